@@ -1,0 +1,1 @@
+"""Analysis tools: metrics, layer reconstructions, embeddings."""

@@ -1,0 +1,6 @@
+"""`painterly evaluate` (placeholder while it is written)."""
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("evaluate", help="(not yet available)")
+    p.set_defaults(func=lambda args: 2)

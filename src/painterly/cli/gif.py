@@ -1,0 +1,6 @@
+"""`painterly gif` (placeholder while it is written)."""
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("gif", help="(not yet available)")
+    p.set_defaults(func=lambda args: 2)

@@ -1,0 +1,6 @@
+"""`painterly visualize` (placeholder while it is written)."""
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("visualize", help="(not yet available)")
+    p.set_defaults(func=lambda args: 2)

@@ -1,0 +1,1 @@
+"""Reading and writing images, frames, GIFs and videos."""

@@ -1,0 +1,69 @@
+"""Pure tensor operations shared by the methods: colour handling and resizing.
+
+All images are float tensors in [0, 1], N x 3 x H x W, RGB.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+# ITU-R BT.601 RGB <-> YIQ (Gatys et al. 2016, "Preserving Color in Neural Artistic Style Transfer").
+_RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114],
+                            [0.595716, -0.274453, -0.321263],
+                            [0.211456, -0.522591, 0.311135]], dtype=torch.float64)
+
+
+def rgb_to_yiq(images: torch.Tensor) -> torch.Tensor:
+    matrix = _RGB_TO_YIQ.to(images.device, images.dtype)
+    return torch.einsum("ij,njhw->nihw", matrix, images)
+
+
+def yiq_to_rgb(images: torch.Tensor) -> torch.Tensor:
+    matrix = torch.linalg.inv(_RGB_TO_YIQ).to(images.device, images.dtype)
+    return torch.einsum("ij,njhw->nihw", matrix, images)
+
+
+def luminance_transfer(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Keep the luminance (Y) of ``stylized`` and the chrominance (I, Q) of ``content``."""
+    if content.shape[-2:] != stylized.shape[-2:]:
+        content = F.interpolate(content, size=stylized.shape[-2:], mode="bilinear", align_corners=False)
+    y = rgb_to_yiq(stylized)[:, :1]
+    iq = rgb_to_yiq(content)[:, 1:]
+    return yiq_to_rgb(torch.cat([y, iq], dim=1)).clamp(0, 1)
+
+
+def _sqrtm_psd(matrix: torch.Tensor, inverse: bool = False, eps: float = 1e-5) -> torch.Tensor:
+    values, vectors = torch.linalg.eigh(matrix)
+    values = values.clamp_min(eps)
+    power = -0.5 if inverse else 0.5
+    return vectors @ torch.diag_embed(values**power) @ vectors.transpose(-2, -1)
+
+
+def match_color(image: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Recolour ``image`` so its RGB mean and covariance equal those of ``reference``.
+
+    The linear map x -> C_r^{1/2} C_i^{-1/2} (x - mu_i) + mu_r (symmetric square roots) of
+    Gatys et al. 2016 "colour histogram matching"; used to give a style image the content's
+    palette before transfer. Computed in float64 for stability.
+    """
+    n, c, h, w = image.shape
+    x = image.double().reshape(n, c, -1)
+    r = reference.double().reshape(reference.shape[0], c, -1)
+    mu_x, mu_r = x.mean(-1, keepdim=True), r.mean(-1, keepdim=True)
+    xc, rc = x - mu_x, r - mu_r
+    cov_x = xc @ xc.transpose(1, 2) / xc.shape[-1]
+    cov_r = rc @ rc.transpose(1, 2) / rc.shape[-1]
+    transform = _sqrtm_psd(cov_r) @ _sqrtm_psd(cov_x, inverse=True)
+    out = transform @ xc + mu_r
+    return out.reshape(n, c, h, w).clamp(0, 1).to(image.dtype)
+
+
+def resize_longer_side(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Resize so the longer side is ``size`` (bilinear, antialiased when shrinking)."""
+    h, w = images.shape[-2:]
+    scale = size / max(h, w)
+    new = (max(1, round(h * scale)), max(1, round(w * scale)))
+    if new == (h, w):
+        return images
+    return F.interpolate(images, size=new, mode="bilinear", align_corners=False, antialias=scale < 1)

@@ -1,0 +1,190 @@
+"""Built-in styles: statistics we computed from public-domain paintings, shipped without the
+paintings themselves.
+
+Each built-in style is two files in ``painterly/data/styles``:
+
+* ``NAME.json``: name, title, artist, year, licence, the source file it was computed from,
+  the reference size (longer side in px) and the layers;
+* ``NAME.stats.safetensors``: per VGG19 layer ``gram.<layer>`` (C x C) and ``mean.<layer>`` /
+  ``std.<layer>`` (C), stored in float16 after dividing by ``scale.<layer>`` (float32) so the
+  values fit float16's range.
+
+A *style spec* on the command line is ``NAME`` or ``PATH``, optionally ``:WEIGHT``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.resources
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .errors import StyleNotFoundError
+from .features import VGG19Features, resolve_layers
+from .losses import calc_mean_std, gram
+
+STATS_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+STATS_SUFFIX = ".stats.safetensors"
+
+
+@dataclass(frozen=True)
+class StyleInfo:
+    """What a user sees of a built-in style."""
+
+    name: str
+    title: str
+    artist: str
+    year: str = ""
+    licence: str = ""
+    source: str = ""
+    reference_size: int = 512
+    layers: tuple[str, ...] = STATS_LAYERS
+    methods: tuple[str, ...] = ("optimize",)
+
+
+@dataclass
+class StyleStats:
+    """Feature statistics of a style image: Gram matrices and channel mean/std per layer."""
+
+    grams: dict[str, torch.Tensor] = field(default_factory=dict)   # layer -> C x C
+    means: dict[str, torch.Tensor] = field(default_factory=dict)   # layer -> C
+    stds: dict[str, torch.Tensor] = field(default_factory=dict)    # layer -> C
+
+    def to(self, device: torch.device | str, dtype: torch.dtype = torch.float32) -> "StyleStats":
+        move = lambda d: {k: v.to(device=device, dtype=dtype) for k, v in d.items()}  # noqa: E731
+        return StyleStats(move(self.grams), move(self.means), move(self.stds))
+
+
+def compute_style_stats(features: VGG19Features, image: torch.Tensor) -> StyleStats:
+    """Gram, mean and std of ``image`` (1 x 3 x H x W in [0, 1]) at every layer ``features`` returns."""
+    with torch.no_grad():
+        feats = features(image)
+    stats = StyleStats()
+    for layer, value in feats.items():
+        stats.grams[layer] = gram(value.float())[0]
+        mean, std = calc_mean_std(value.float())
+        stats.means[layer], stats.stds[layer] = mean.flatten(), std.flatten()
+    return stats
+
+
+def blend_stats(items: Sequence[tuple[StyleStats, float]]) -> StyleStats:
+    """Weighted average of several styles' statistics (weights normalised to sum to 1).
+
+    For Gram losses this is exact: sum_k w_k ||G - A_k||^2 equals (sum w)||G - mean_w A||^2 plus
+    a constant, so optimising against the blended Gram gives the same gradients.
+    """
+    total = sum(weight for _, weight in items)
+    if total <= 0:
+        raise ValueError("style weights must add up to more than 0")
+    out = StyleStats()
+    for attr in ("grams", "means", "stds"):
+        layers = set.intersection(*(set(getattr(stats, attr)) for stats, _ in items))
+        for layer in layers:
+            getattr(out, attr)[layer] = sum(getattr(stats, attr)[layer] * (weight / total) for stats, weight in items)
+    return out
+
+
+def save_style_stats(stats: StyleStats, info: StyleInfo, folder: str | Path) -> Path:
+    """Write ``NAME.stats.safetensors`` (fp16, scaled per layer) and ``NAME.json`` into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {}
+    for kind, table in (("gram", stats.grams), ("mean", stats.means), ("std", stats.stds)):
+        for layer, value in table.items():
+            scale = float(value.abs().max().clamp_min(1e-12)) / 1024.0
+            tensors[f"{kind}.{layer}"] = (value.float() / scale).half().contiguous()
+            tensors[f"scale.{kind}.{layer}"] = torch.tensor([scale], dtype=torch.float32)
+    save_file(tensors, str(folder / f"{info.name}{STATS_SUFFIX}"))
+    meta = {**info.__dict__, "layers": list(info.layers), "methods": list(info.methods)}
+    (folder / f"{info.name}.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return folder / f"{info.name}{STATS_SUFFIX}"
+
+
+def load_style_stats(path: str | Path) -> StyleStats:
+    raw = load_file(str(path))
+    stats = StyleStats()
+    tables = {"gram": stats.grams, "mean": stats.means, "std": stats.stds}
+    for key, value in raw.items():
+        if key.startswith("scale."):
+            continue
+        kind, layer = key.split(".", 1)
+        tables[kind][layer] = value.float() * raw[f"scale.{key}"].item()
+    return stats
+
+
+class StyleRegistry:
+    """The built-in styles found in a folder (by default, the package's own data)."""
+
+    def __init__(self, folder: str | Path | None = None):
+        if folder is None:
+            folder = importlib.resources.files("painterly") / "data" / "styles"
+        self.folder = Path(str(folder))
+
+    def names(self) -> list[str]:
+        if not self.folder.is_dir():
+            return []
+        return sorted(p.name[: -len(".json")] for p in self.folder.glob("*.json"))
+
+    def info(self, name: str) -> StyleInfo:
+        path = self.folder / f"{name}.json"
+        if not path.is_file():
+            raise StyleNotFoundError(self._unknown_message(name))
+        meta = json.loads(path.read_text())
+        meta["layers"] = tuple(meta.get("layers", STATS_LAYERS))
+        meta["methods"] = tuple(meta.get("methods", ("optimize",)))
+        return StyleInfo(**{k: v for k, v in meta.items() if k in StyleInfo.__dataclass_fields__})
+
+    def stats(self, name: str) -> StyleStats:
+        self.info(name)  # raises a helpful error for unknown names
+        return load_style_stats(self.folder / f"{name}{STATS_SUFFIX}")
+
+    def _unknown_message(self, name: str) -> str:
+        close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        return (f"unknown style {name!r}: not a built-in style and not an image file{hint} "
+                f"(`painterly styles` lists the built-in ones)")
+
+
+@dataclass(frozen=True)
+class StyleSpec:
+    """A parsed ``NAME|PATH[:WEIGHT]``."""
+
+    source: str
+    weight: float = 1.0
+
+    @property
+    def is_file(self) -> bool:
+        return Path(self.source).is_file()
+
+
+def parse_style_spec(text: str) -> StyleSpec:
+    """``"starry_night"``, ``"a.jpg:0.7"``, ``"C:/x.jpg"`` (a drive letter is not a weight)."""
+    source, weight = text, 1.0
+    head, sep, tail = text.rpartition(":")
+    if sep and head and not Path(text).exists():
+        try:
+            weight = float(tail)
+            source = head
+        except ValueError:
+            pass
+    if weight < 0:
+        raise StyleNotFoundError(f"style weight must be >= 0 in {text!r}")
+    return StyleSpec(source, weight)
+
+
+def resolve_layers_or_default(layers: Sequence[str] | None, default: Sequence[str]) -> tuple[str, ...]:
+    return resolve_layers(layers) if layers else tuple(default)
+
+
+def stats_for_layers(stats: StyleStats, layers: Sequence[str]) -> Mapping[str, torch.Tensor]:
+    """The Gram matrices of ``stats`` at ``layers``; a clear error if one was not stored."""
+    missing = [layer for layer in layers if layer not in stats.grams]
+    if missing:
+        raise StyleNotFoundError(f"built-in style statistics have no layer(s) {', '.join(missing)}; "
+                                 f"stored layers: {', '.join(stats.grams)} (use the painting file for others)")
+    return {layer: stats.grams[layer] for layer in layers}
