@@ -19,6 +19,8 @@ from collections.abc import Iterable, Sequence
 import torch
 from torch import nn
 
+from .errors import PainterlyError
+
 WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 BLOCK_DEPTHS = (2, 2, 4, 4, 4)
@@ -37,7 +39,7 @@ def _layer_names() -> tuple[str, ...]:
 LAYER_NAMES: tuple[str, ...] = _layer_names()
 
 
-class UnknownLayerError(ValueError):
+class UnknownLayerError(PainterlyError, ValueError):
     """A layer name that VGG19 does not have; the message suggests close names."""
 
 

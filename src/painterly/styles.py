@@ -4,10 +4,15 @@ paintings themselves.
 Each built-in style is two files in ``painterly/data/styles``:
 
 * ``NAME.json``: name, title, artist, year, licence, the source file it was computed from,
-  the reference size (longer side in px) and the layers;
-* ``NAME.stats.safetensors``: per VGG19 layer ``gram.<layer>`` (C x C) and ``mean.<layer>`` /
-  ``std.<layer>`` (C), stored in float16 after dividing by ``scale.<layer>`` (float32) so the
-  values fit float16's range.
+  the reference sizes (longer side of the painting in px) and the layers;
+* ``NAME.stats.safetensors``: for each reference size S and VGG19 layer L,
+  ``S.gram.L`` (the upper triangle of the symmetric C x C Gram matrix), ``S.mean.L`` and
+  ``S.std.L`` (C each), stored in float16 after dividing by ``scale.S.KIND.L`` (float32) so
+  the values fit float16's range.
+
+Gram statistics depend on the scale at which a painting is seen (brush strokes are bigger
+relative to VGG's receptive fields in a small image), so several reference sizes are stored
+and the one nearest the size asked for is used.
 
 A *style spec* on the command line is ``NAME`` or ``PATH``, optionally ``:WEIGHT``.
 """
@@ -42,7 +47,7 @@ class StyleInfo:
     year: str = ""
     licence: str = ""
     source: str = ""
-    reference_size: int = 512
+    reference_sizes: tuple[int, ...] = (512,)
     layers: tuple[str, ...] = STATS_LAYERS
     methods: tuple[str, ...] = ("optimize",)
 
@@ -89,32 +94,59 @@ def blend_stats(items: Sequence[tuple[StyleStats, float]]) -> StyleStats:
     return out
 
 
-def save_style_stats(stats: StyleStats, info: StyleInfo, folder: str | Path) -> Path:
-    """Write ``NAME.stats.safetensors`` (fp16, scaled per layer) and ``NAME.json`` into ``folder``."""
+def _pack_symmetric(matrix: torch.Tensor) -> torch.Tensor:
+    rows, cols = torch.triu_indices(matrix.shape[0], matrix.shape[1])
+    return matrix[rows, cols]
+
+
+def _unpack_symmetric(packed: torch.Tensor) -> torch.Tensor:
+    channels = int(round(((8 * packed.numel() + 1) ** 0.5 - 1) / 2))
+    rows, cols = torch.triu_indices(channels, channels)
+    matrix = torch.zeros(channels, channels, dtype=packed.dtype)
+    matrix[rows, cols] = packed
+    matrix[cols, rows] = packed
+    return matrix
+
+
+def save_style_stats(stats_by_size: Mapping[int, StyleStats], info: StyleInfo, folder: str | Path) -> Path:
+    """Write ``NAME.stats.safetensors`` (fp16, scaled per tensor) and ``NAME.json`` into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tensors = {}
-    for kind, table in (("gram", stats.grams), ("mean", stats.means), ("std", stats.stds)):
-        for layer, value in table.items():
-            scale = float(value.abs().max().clamp_min(1e-12)) / 1024.0
-            tensors[f"{kind}.{layer}"] = (value.float() / scale).half().contiguous()
-            tensors[f"scale.{kind}.{layer}"] = torch.tensor([scale], dtype=torch.float32)
+    for size, stats in stats_by_size.items():
+        for kind, table in (("gram", stats.grams), ("mean", stats.means), ("std", stats.stds)):
+            for layer, value in table.items():
+                value = _pack_symmetric(value.float()) if kind == "gram" else value.float()
+                scale = float(value.abs().max().clamp_min(1e-12)) / 1024.0
+                tensors[f"{size}.{kind}.{layer}"] = (value / scale).half().contiguous()
+                tensors[f"scale.{size}.{kind}.{layer}"] = torch.tensor([scale], dtype=torch.float32)
     save_file(tensors, str(folder / f"{info.name}{STATS_SUFFIX}"))
-    meta = {**info.__dict__, "layers": list(info.layers), "methods": list(info.methods)}
+    meta = {**info.__dict__, "reference_sizes": sorted(stats_by_size), "layers": list(info.layers),
+            "methods": list(info.methods)}
     (folder / f"{info.name}.json").write_text(json.dumps(meta, indent=2) + "\n")
     return folder / f"{info.name}{STATS_SUFFIX}"
 
 
-def load_style_stats(path: str | Path) -> StyleStats:
+def load_style_stats(path: str | Path) -> dict[int, StyleStats]:
+    """All reference sizes' statistics from a ``.stats.safetensors`` file."""
     raw = load_file(str(path))
-    stats = StyleStats()
-    tables = {"gram": stats.grams, "mean": stats.means, "std": stats.stds}
+    out: dict[int, StyleStats] = {}
     for key, value in raw.items():
         if key.startswith("scale."):
             continue
-        kind, layer = key.split(".", 1)
-        tables[kind][layer] = value.float() * raw[f"scale.{key}"].item()
-    return stats
+        size, kind, layer = key.split(".", 2)
+        stats = out.setdefault(int(size), StyleStats())
+        value = value.float() * raw[f"scale.{key}"].item()
+        table = {"gram": stats.grams, "mean": stats.means, "std": stats.stds}[kind]
+        table[layer] = _unpack_symmetric(value) if kind == "gram" else value
+    return out
+
+
+def nearest_size(available, wanted: float) -> int:
+    """The available reference size closest to ``wanted`` on a log scale."""
+    import math
+
+    return min(available, key=lambda size: abs(math.log(size / max(wanted, 1.0))))
 
 
 class StyleRegistry:
@@ -136,12 +168,21 @@ class StyleRegistry:
             raise StyleNotFoundError(self._unknown_message(name))
         meta = json.loads(path.read_text())
         meta["layers"] = tuple(meta.get("layers", STATS_LAYERS))
+        meta["reference_sizes"] = tuple(meta.get("reference_sizes", (512,)))
         meta["methods"] = tuple(meta.get("methods", ("optimize",)))
         return StyleInfo(**{k: v for k, v in meta.items() if k in StyleInfo.__dataclass_fields__})
 
-    def stats(self, name: str) -> StyleStats:
+    def stats(self, name: str, size: float | None = None) -> StyleStats:
+        """Statistics of a built-in style at the stored reference size nearest ``size`` (default: largest)."""
+        return self.all_stats(name)[self.size_for(name, size)]
+
+    def all_stats(self, name: str) -> dict[int, StyleStats]:
         self.info(name)  # raises a helpful error for unknown names
         return load_style_stats(self.folder / f"{name}{STATS_SUFFIX}")
+
+    def size_for(self, name: str, size: float | None) -> int:
+        sizes = self.info(name).reference_sizes
+        return max(sizes) if size is None else nearest_size(sizes, size)
 
     def _unknown_message(self, name: str) -> str:
         close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)

@@ -117,7 +117,7 @@ def resize_to(image: Image.Image, size: int | None) -> Image.Image:
 def pil_to_tensor(image: Image.Image) -> torch.Tensor:
     """8-bit RGB PIL -> float 1 x 3 x H x W in [0, 1]."""
     array = np.asarray(to_rgb(image), dtype=np.float32) / 255.0
-    return torch.from_numpy(array.copy()).permute(2, 0, 1).unsqueeze(0)
+    return torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).contiguous()
 
 
 def tensor_to_pil(tensor: torch.Tensor) -> Image.Image:

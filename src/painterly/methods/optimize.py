@@ -27,7 +27,8 @@ from ..io.image import ImageLike, load_image
 from ..losses import content_loss, gram_style_loss, tv_loss
 from ..ops import luminance_transfer, match_color, resize_longer_side
 from ..progress import Progress, ProgressCallback, notify
-from ..styles import StyleRegistry, StyleStats, blend_stats, compute_style_stats, parse_style_spec, stats_for_layers
+from ..styles import (StyleRegistry, StyleStats, blend_stats, compute_style_stats, nearest_size, parse_style_spec,
+                      stats_for_layers)
 
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
@@ -51,8 +52,8 @@ class OptimizeConfig:
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None  # default 1e3 / C^2 per layer
     content_weight: float = 1.0         # alpha
-    style_weight: float = 1e4           # beta
-    tv_weight: float = 10.0             # gamma
+    style_weight: float = 1e-6          # beta (content and Gram terms live on Caffe-scale features)
+    tv_weight: float = 1e4              # gamma (tv_loss is on [0, 1] pixels)
     style_scale: float = 1.0            # style image size relative to the result's size
     preserve_color: str | None = None   # None | luminance | match
     pooling: str = "max"                # max | avg
@@ -100,12 +101,18 @@ class OptimizeResult:
 
 @dataclass
 class _StyleSource:
-    """One style: an image tensor (re-measured at each scale) or fixed built-in statistics."""
+    """One style: an image tensor (re-measured at each scale) or built-in statistics by reference size."""
 
     weight: float
     image: torch.Tensor | None = None
-    stats: StyleStats | None = None
+    builtin: dict[int, StyleStats] | None = None
     name: str = ""
+
+    def stats_at(self, vgg: VGG19Features, size: int, device: torch.device) -> StyleStats:
+        """Statistics with the style seen at ``size`` px (longer side)."""
+        if self.builtin is not None:
+            return self.builtin[nearest_size(self.builtin, size)]
+        return compute_style_stats(vgg, resize_longer_side(self.image, size).to(device))
 
 
 def load_styles(styles: Sequence, registry: StyleRegistry | None = None, max_pixels: int = 64_000_000
@@ -124,7 +131,7 @@ def load_styles(styles: Sequence, registry: StyleRegistry | None = None, max_pix
                 sources.append(_StyleSource(weight, image=load_image(spec.source, max_pixels=max_pixels),
                                             name=spec.source))
             else:
-                sources.append(_StyleSource(weight, stats=registry.stats(spec.source), name=spec.source))
+                sources.append(_StyleSource(weight, builtin=registry.all_stats(spec.source), name=spec.source))
         else:
             sources.append(_StyleSource(weight, image=load_image(item, max_pixels=max_pixels), name="image"))
     if not sources:
@@ -139,16 +146,12 @@ def _scale_sizes(size: int, scales: int) -> list[int]:
 def _style_targets(sources: list[_StyleSource], vgg: VGG19Features, size: int, cfg: OptimizeConfig,
                    content: torch.Tensor) -> dict[str, torch.Tensor]:
     """Blended target Gram matrices for one scale."""
+    style_size = max(16, round(size * cfg.style_scale))
     measured = []
     for source in sources:
-        if source.stats is not None:
-            stats = source.stats
-        else:
-            image = resize_longer_side(source.image, max(16, round(size * cfg.style_scale)))
-            if cfg.preserve_color == "match":
-                image = match_color(image, content)
-            stats = compute_style_stats(vgg, image.to(content.device))
-        measured.append((stats, source.weight))
+        if cfg.preserve_color == "match" and source.image is not None:
+            source = _StyleSource(source.weight, image=match_color(source.image, content.cpu()), name=source.name)
+        measured.append((source.stats_at(vgg, style_size, content.device), source.weight))
     blended = blend_stats(measured) if len(measured) > 1 else measured[0][0]
     return {k: v.to(content.device, torch.float32) for k, v in stats_for_layers(blended, cfg.style_layers).items()}
 
@@ -230,7 +233,7 @@ def run_optimization(content: torch.Tensor, styles: list[_StyleSource], cfg: Opt
         else:
             image = F.interpolate(image.detach(), size=scaled_content.shape[-2:], mode="bicubic",
                                   align_corners=False).clamp(0, 1)
-        image = image.detach().clone().requires_grad_(True)
+        image = image.detach().contiguous().clone().requires_grad_(True)
         objective = _Objective(vgg, cfg, scaled_content, _style_targets(styles, vgg, size, cfg, scaled_content))
         optimizer = _make_optimizer(cfg, image)
         deadline = math.inf
@@ -257,13 +260,17 @@ def run_optimization(content: torch.Tensor, styles: list[_StyleSource], cfg: Opt
             notify(callbacks, Progress(step=done, total=total_steps, losses=losses, scale=k,
                                        elapsed=time.perf_counter() - start, image=image.detach()))
     result = image.detach()
-    if cfg.preserve_color == "luminance" or (cfg.preserve_color == "match" and any(s.image is None for s in styles)):
+    if cfg.preserve_color == "luminance" or (cfg.preserve_color == "match" and any(s.builtin for s in styles)):
         result = luminance_transfer(result, final_content)
-    with torch.no_grad():
-        final_terms = _Objective(vgg, cfg, final_content, _style_targets(styles, vgg, sizes[-1], cfg, final_content))(
-            result) if not history else terms
-    return OptimizeResult(image=result.cpu(), losses={k: float(v) for k, v in final_terms.items()}, history=history,
-                          iterations=done, seconds=time.perf_counter() - start, config=asdict(cfg))
+    if history:
+        final_losses = history[-1]
+    else:  # zero steps: report the losses of the initial image
+        with torch.no_grad():
+            objective = _Objective(vgg, cfg, final_content,
+                                   _style_targets(styles, vgg, sizes[-1], cfg, final_content))
+            final_losses = {k: float(v) for k, v in objective(result).items()}
+    return OptimizeResult(image=result.cpu(), losses=final_losses, history=history, iterations=done,
+                          seconds=time.perf_counter() - start, config=asdict(cfg))
 
 
 def optimize(content: ImageLike, style: str | ImageLike | Sequence = "starry_night", *,

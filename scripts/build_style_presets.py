@@ -1,0 +1,50 @@
+"""Compute the built-in styles' statistics from public-domain paintings in ../shared/data/styles.
+
+Writes src/painterly/data/styles/NAME.json and NAME.stats.safetensors (Gram, mean and std of
+relu1_1..relu5_1 at a stated reference size). The paintings themselves are never copied.
+
+    python scripts/build_style_presets.py [--data ../shared/data/styles] [--size 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from painterly.features import VGG19Features
+from painterly.io.image import load_image
+from painterly.ops import resize_longer_side
+from painterly.styles import STATS_LAYERS, StyleInfo, compute_style_stats, save_style_stats
+
+# name, file, title, artist, year -- all public domain (artists died over 70 years ago)
+PRESETS = [
+    ("starry_night", "van_gogh_starry_night.jpg", "The Starry Night", "Vincent van Gogh", "1889"),
+    ("great_wave", "hokusai_great_wave.jpg", "The Great Wave off Kanagawa", "Katsushika Hokusai", "c. 1831"),
+    ("the_scream", "munch_the_scream.jpg", "The Scream", "Edvard Munch", "1893"),
+    ("composition_vii", "kandinsky_composition_vii.jpg", "Composition VII", "Wassily Kandinsky", "1913"),
+    ("water_lilies", "monet_water_lilies_1919.jpg", "Water Lilies", "Claude Monet", "1919"),
+    ("udnie", "picabia_udnie.jpg", "Udnie", "Francis Picabia", "1913"),
+]
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "styles"))
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512],
+                        help="reference sizes: longer side of the painting in px")
+    parser.add_argument("--out", default=str(ROOT / "src" / "painterly" / "data" / "styles"))
+    args = parser.parse_args()
+    vgg = VGG19Features(STATS_LAYERS)
+    for name, file, title, artist, year in PRESETS:
+        painting = load_image(Path(args.data) / file)
+        stats = {size: compute_style_stats(vgg, resize_longer_side(painting, size)) for size in args.sizes}
+        info = StyleInfo(name=name, title=title, artist=artist, year=year, licence="public domain",
+                         source=f"shared/data/styles/{file}", reference_sizes=tuple(args.sizes), layers=STATS_LAYERS,
+                         methods=("optimize",))
+        path = save_style_stats(stats, info, args.out)
+        print(f"{name}: {path.stat().st_size / 1e6:.2f} MB")
+
+
+if __name__ == "__main__":
+    main()
