@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 
 import torch
@@ -208,6 +208,30 @@ def _make_optimizer(cfg: OptimizeConfig, image: torch.Tensor) -> torch.optim.Opt
     return torch.optim.Adam([image], lr=cfg.learning_rate)
 
 
+def _run_scale(image: torch.Tensor, objective: _Objective, cfg: OptimizeConfig, n_steps: int, deadline: float,
+               on_step: Callable[[dict[str, float], torch.Tensor], None]) -> torch.Tensor:
+    """Optimise ``image`` for up to ``n_steps`` or until ``deadline`` (perf_counter seconds)."""
+    image = image.detach().contiguous().clone().requires_grad_(True)
+    optimizer = _make_optimizer(cfg, image)
+    terms: dict[str, torch.Tensor] = {}
+
+    def closure() -> torch.Tensor:
+        nonlocal terms
+        optimizer.zero_grad(set_to_none=True)
+        terms = objective(image)
+        terms["total"].backward()
+        return terms["total"]
+
+    for _ in range(n_steps):
+        if time.perf_counter() >= deadline:
+            break
+        optimizer.step(closure)
+        with torch.no_grad():
+            image.clamp_(0, 1)
+        on_step({name: float(value.detach()) for name, value in terms.items()}, image.detach())
+    return image.detach()
+
+
 def run_optimization(content: torch.Tensor, styles: list[_StyleSource], cfg: OptimizeConfig,
                      callbacks: Sequence[ProgressCallback] = ()) -> OptimizeResult:
     """Core loop over scales; ``content`` is 1 x 3 x H x W in [0, 1] at any size."""
@@ -217,59 +241,35 @@ def run_optimization(content: torch.Tensor, styles: list[_StyleSource], cfg: Opt
     torch.manual_seed(cfg.seed)
     vgg = VGG19Features(tuple(dict.fromkeys(cfg.content_layers + cfg.style_layers)), pooling=cfg.pooling).to(device)
     sizes = _scale_sizes(cfg.size, cfg.scales)
-    steps = [cfg.coarse_iterations if cfg.coarse_iterations is not None and k < cfg.scales - 1 else cfg.iterations
+    steps = [cfg.iterations if k == cfg.scales - 1 or cfg.coarse_iterations is None else cfg.coarse_iterations
              for k in range(cfg.scales)]
+    cost = [n * size * size for n, size in zip(steps, sizes)]  # time-limit share of each scale
     content = content.to(device)
-    final_content = resize_longer_side(content, sizes[-1])
     start = time.perf_counter()
-    cost = [s * z * z for s, z in zip(steps, sizes)]
-    total_steps, done = sum(steps), 0
     history: list[dict[str, float]] = []
-    image, terms = None, {}
+    image = None
     for k, (size, n_steps) in enumerate(zip(sizes, steps)):
         scaled_content = resize_longer_side(content, size)
         if image is None:
             image = _initial_image(cfg, scaled_content, styles, generator)
         else:
-            image = F.interpolate(image.detach(), size=scaled_content.shape[-2:], mode="bicubic",
-                                  align_corners=False).clamp(0, 1)
-        image = image.detach().contiguous().clone().requires_grad_(True)
+            image = F.interpolate(image, size=scaled_content.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
         objective = _Objective(vgg, cfg, scaled_content, _style_targets(styles, vgg, size, cfg, scaled_content))
-        optimizer = _make_optimizer(cfg, image)
         deadline = math.inf
         if cfg.time_limit is not None:
             remaining = cfg.time_limit - (time.perf_counter() - start)
             deadline = time.perf_counter() + remaining * cost[k] / max(1, sum(cost[k:]))
 
-        def closure() -> torch.Tensor:
-            nonlocal terms
-            optimizer.zero_grad(set_to_none=True)
-            terms = objective(image)
-            terms["total"].backward()
-            return terms["total"]
-
-        for _ in range(n_steps):
-            if time.perf_counter() >= deadline:
-                break
-            optimizer.step(closure)
-            with torch.no_grad():
-                image.clamp_(0, 1)
-            done += 1
-            losses = {name: float(value.detach()) for name, value in terms.items()}
+        def on_step(losses: dict[str, float], current: torch.Tensor, scale: int = k) -> None:
             history.append(losses)
-            notify(callbacks, Progress(step=done, total=total_steps, losses=losses, scale=k,
-                                       elapsed=time.perf_counter() - start, image=image.detach()))
-    result = image.detach()
+            notify(callbacks, Progress(step=len(history), total=sum(steps), losses=losses, scale=scale,
+                                       elapsed=time.perf_counter() - start, image=current))
+
+        image = _run_scale(image, objective, cfg, n_steps, deadline, on_step)
     if cfg.preserve_color == "luminance" or (cfg.preserve_color == "match" and any(s.builtin for s in styles)):
-        result = luminance_transfer(result, final_content)
-    if history:
-        final_losses = history[-1]
-    else:  # zero steps: report the losses of the initial image
-        with torch.no_grad():
-            objective = _Objective(vgg, cfg, final_content,
-                                   _style_targets(styles, vgg, sizes[-1], cfg, final_content))
-            final_losses = {k: float(v) for k, v in objective(result).items()}
-    return OptimizeResult(image=result.cpu(), losses=final_losses, history=history, iterations=done,
+        image = luminance_transfer(image, scaled_content)
+    final_losses = history[-1] if history else {k: float(v) for k, v in objective(image).items()}
+    return OptimizeResult(image=image.cpu(), losses=final_losses, history=history, iterations=len(history),
                           seconds=time.perf_counter() - start, config=asdict(cfg))
 
 
