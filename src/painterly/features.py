@@ -59,7 +59,8 @@ def resolve_layer(name: str | int) -> str:
                                 f"(relu1_1 .. relu5_1)")
     if text in LAYER_NAMES:
         return text
-    close = difflib.get_close_matches(text, LAYER_NAMES, n=3, cutoff=0.6)
+    lookalike = text[:4] + text[4:].translate(str.maketrans("lio", "110"))  # relu4_l -> relu4_1
+    close = [lookalike] if lookalike in LAYER_NAMES else difflib.get_close_matches(text, LAYER_NAMES, n=3, cutoff=0.6)
     hint = f"; did you mean {', '.join(close)}?" if close else f"; valid names: {', '.join(LAYER_NAMES)}"
     raise UnknownLayerError(f"unknown VGG19 layer {name!r}{hint}")
 

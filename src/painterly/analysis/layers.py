@@ -29,7 +29,9 @@ losses define it. ``tv_weight`` is relative to this unit-scale objective (defaul
 paper uses no regulariser for these figures).
 
 The image is clamped to [0, 1] after every step and L-BFGS is stepped one iteration per
-call (as in :mod:`painterly.methods.optimize`), so progress and frames act per iteration.
+call (as in :mod:`painterly.methods.optimize`), so progress and frames act per iteration;
+see :class:`_BoxStepper` for the safeguards (a step cap and exact secant pairs) that keep
+L-BFGS stable on every layer.
 """
 
 from __future__ import annotations
@@ -40,10 +42,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import torch
+from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import PainterlyError
 from ..features import LAYER_NAMES, UnknownLayerError, VGG19Features, caffe_preprocess, resolve_layer
 from ..losses import content_loss, gram, gram_style_loss, tv_loss
+from ..io.image import tensor_to_pil
 from ..ops import resize_longer_side
 from ..progress import Progress, ProgressCallback, notify
 
@@ -108,6 +112,7 @@ class ReconstructResult:
     initial_loss: float              # raw loss of the starting noise (the normaliser)
     final_loss: float                # raw loss of the result
     iterations: int = 0
+    restarts: int = 0                # L-BFGS restarts after a loss blow-up (see _BoxStepper)
     seconds: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
 
@@ -248,12 +253,75 @@ class LayerObjective:
         return terms
 
 
-def _make_optimizer(config: ReconstructConfig, image: torch.Tensor) -> torch.optim.Optimizer:
-    if config.optimizer == "lbfgs":
-        # One iteration per step() call; the curvature history lives in the optimiser's state.
-        return torch.optim.LBFGS([image], lr=config.learning_rate, max_iter=1, history_size=50,
-                                 tolerance_grad=0.0, tolerance_change=0.0)
-    return torch.optim.Adam([image], lr=config.learning_rate)
+MAX_STEP = 0.25  # largest change of any pixel in one step (trust region, [0, 1] units)
+
+
+class _BoxStepper:
+    """One optimiser iteration per call on an image kept in [0, 1], made safe for L-BFGS.
+
+    L-BFGS runs without a line search (as in Gatys et al.'s code), one iteration per call,
+    with three safeguards found necessary on these objectives:
+
+    * Trust region: a step that changes any pixel by more than MAX_STEP is scaled down to
+      it. Unit quasi-Newton steps otherwise overshoot on the quartic Gram loss at relu1_1
+      (at 96 px: down to 0.04 of the noise's loss, then a jump to 4, ending at 2.7 after
+      100 steps); with the cap relu1_1 reaches 1e-5, and the other layers tried converge as
+      fast or faster.
+    * Projection: the image is clamped to [0, 1] after each step. PyTorch's L-BFGS builds
+      its curvature pairs from the step it *meant* to take (``s = t * d``); after clamping
+      or capping the image moved differently, the pairs are wrong and the run can diverge
+      (seen at conv4_2 with average pooling). The stored direction is therefore set to the
+      step actually taken, so every pair is a true secant ``(x_k+1 - x_k, g_k+1 - g_k)``.
+      (PyTorch's ``strong_wolfe`` line search was tried instead: with the projection it
+      stalls at the first step for Gram losses, and it doubles the evaluations.)
+    * A non-finite loss puts the best image back and clears the optimiser's state.
+
+    The best iterate seen is kept; :meth:`best` returns it if the final image is worse.
+    """
+
+    def __init__(self, config: ReconstructConfig, image: torch.Tensor, closure):
+        self.image, self.closure = image, closure
+        self.lbfgs = config.optimizer == "lbfgs"
+        if self.lbfgs:
+            # One iteration per step() call; the curvature history lives in the optimiser's state.
+            self.optimizer = torch.optim.LBFGS([image], lr=config.learning_rate, max_iter=1, history_size=50,
+                                               tolerance_grad=0.0, tolerance_change=0.0)
+        else:
+            self.optimizer = torch.optim.Adam([image], lr=config.learning_rate)
+        self.best_loss = float("inf")
+        self.best_image = image.detach().clone()
+        self.restarts = 0
+
+    def step(self) -> float:
+        """One iteration; returns the loss evaluated at the image it started from."""
+        before = self.image.detach().clone()
+        loss = float(self.optimizer.step(self.closure).detach())
+        if loss < self.best_loss:
+            self.best_loss, self.best_image = loss, before
+        with torch.no_grad():
+            delta = self.image - before
+            largest = float(delta.abs().max())
+            if largest > MAX_STEP:
+                delta.mul_(MAX_STEP / largest)
+            self.image.copy_((before + delta).clamp_(0, 1))
+        if not (loss == loss and torch.isfinite(self.image).all()):
+            self._restart()
+            return loss
+        if self.lbfgs:
+            state = self.optimizer.state[self.image]
+            if state.get("t") and "d" in state:
+                state["d"] = (self.image.detach() - before).flatten() / state["t"]
+        return loss
+
+    def _restart(self) -> None:
+        with torch.no_grad():
+            self.image.copy_(self.best_image)
+        self.optimizer.state.clear()
+        self.restarts += 1
+
+    def best(self, final_loss: float) -> torch.Tensor:
+        """The final image, or the best iterate if that was better."""
+        return self.image.detach() if final_loss <= self.best_loss else self.best_image
 
 
 # ----------------------------------------------------------------------------- reconstruction
@@ -281,37 +349,35 @@ def run_reconstruction(image: torch.Tensor, layers: Sequence[str], config: Recon
     current = white_noise(target.shape, config.seed, device)
     initial = objective.calibrate(current)
     current.requires_grad_(True)
-    optimizer = _make_optimizer(config, current)
     total, start = config.iterations, time.perf_counter()
-    start_losses = {config.what: 1.0, "total": 1.0}
-    notify(callbacks, Progress(step=0, total=total, losses=start_losses, image=current.detach()))
+    notify(callbacks, Progress(step=0, total=total, losses={config.what: 1.0, "total": 1.0},
+                               image=current.detach().clone()))
     terms: dict[str, torch.Tensor] = {}
     history: list[dict[str, float]] = []
 
     def closure() -> torch.Tensor:
         nonlocal terms
-        optimizer.zero_grad(set_to_none=True)
+        stepper.optimizer.zero_grad(set_to_none=True)
         terms = objective(current)
         terms["total"].backward()
         return terms["total"]
 
+    stepper = _BoxStepper(config, current, closure)
     for step in range(1, total + 1):
-        optimizer.step(closure)
-        with torch.no_grad():
-            current.clamp_(0, 1)
+        stepper.step()
         losses = {name: float(value.detach()) for name, value in terms.items()}
-        if not all(value == value and abs(value) != float("inf") for value in losses.values()):
-            raise PainterlyError(f"the reconstruction at {'+'.join(choice)} diverged at step {step} "
-                                 f"(try --optimizer adam or a smaller --lr)")
         history.append(losses)
         notify(callbacks, Progress(step=step, total=total, losses=losses, elapsed=time.perf_counter() - start,
-                                   image=current.detach()))
-    result = current.detach()
+                                   image=current.detach().clone()))
     with torch.no_grad():
+        result = stepper.best(float(objective(current.detach())["total"]))
         final = objective(result)
-        final_raw = float(final[config.what]) * objective.scale
+    if not torch.isfinite(final["total"]):
+        raise PainterlyError(f"the reconstruction at {'+'.join(choice)} diverged "
+                             f"(try --optimizer adam or a smaller --lr)")
+    final_raw = float(final[config.what]) * objective.scale
     return ReconstructResult(image=result.cpu(), layers=choice, losses={k: float(v) for k, v in final.items()},
-                             initial_loss=initial, final_loss=final_raw, iterations=total,
+                             initial_loss=initial, final_loss=final_raw, iterations=total, restarts=stepper.restarts,
                              seconds=time.perf_counter() - start, history=history)
 
 
@@ -335,12 +401,10 @@ class FrameCollector:
         if every < 1:
             raise PainterlyError("frames must be taken every 1 or more steps")
         self.every = every
-        self.frames: list = []
+        self.frames: list[Image.Image] = []
         self._last_step = -1
 
     def __call__(self, event: Progress) -> None:
-        from ..io.image import tensor_to_pil
-
         if event.image is None or event.step == self._last_step:
             return
         if event.step % self.every == 0 or event.step == event.total:
@@ -348,6 +412,65 @@ class FrameCollector:
             self._last_step = event.step
 
 
+
+
+# ----------------------------------------------------------------------------- grid
+
+GRID_COLUMNS = 6
+GRID_GAP = 8
+LABEL_SIZE = 12          # px, the default font (Pillow >= 10.1 scales it; older ones use the bitmap font)
+LABEL_LINE = LABEL_SIZE + 4
+
+
+def _wrap_label(text: str, width: int, measure) -> list[str]:
+    """Break a ``a+b+c`` label after '+' signs so each line fits ``width`` px."""
+    lines: list[str] = []
+    current = ""
+    for part in text.split("+"):
+        piece = f"+{part}" if current else part
+        if current and measure(current + piece) > width:
+            lines.append(current + "+")
+            current = part
+        else:
+            current += piece
+    lines.append(current)
+    return lines
+
+
+def labelled_grid(items: Sequence[tuple[Image.Image, str]], columns: int = GRID_COLUMNS,
+                  background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
+    """``(image, label)`` pairs in rows of ``columns``, each label drawn under its image.
+
+    Images are scaled to the first one's height; labels are wrapped at '+' to the cell width.
+    """
+    if not items:
+        raise ValueError("labelled_grid needs at least one image")
+    height = items[0][0].height
+    scaled = [(im.convert("RGB").resize((max(1, round(im.width * height / im.height)), height), Image.LANCZOS)
+               if im.height != height else im.convert("RGB"), label) for im, label in items]
+    try:
+        font = ImageFont.load_default(size=LABEL_SIZE)
+    except TypeError:  # Pillow < 10.1: the fixed bitmap font
+        font = ImageFont.load_default()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength
+    cell_w = max(im.width for im, _ in scaled)
+    wrapped = [_wrap_label(label, cell_w, lambda text: measure(text, font=font)) for _, label in scaled]
+    label_h = 6 + LABEL_LINE * max(len(lines) for lines in wrapped)
+    columns = max(1, min(columns, len(scaled)))
+    rows = -(-len(scaled) // columns)
+    size = (GRID_GAP + columns * (cell_w + GRID_GAP), GRID_GAP + rows * (height + label_h + GRID_GAP))
+    sheet = Image.new("RGB", size, background)
+    draw = ImageDraw.Draw(sheet)
+    for index, ((im, _), lines) in enumerate(zip(scaled, wrapped)):
+        row, col = divmod(index, columns)
+        left, top = GRID_GAP + col * (cell_w + GRID_GAP), GRID_GAP + row * (height + label_h + GRID_GAP)
+        sheet.paste(im, (left + (cell_w - im.width) // 2, top))
+        for k, line in enumerate(lines):
+            x = left + max(0, (cell_w - measure(line, font=font)) / 2)
+            draw.text((x, top + height + 4 + k * LABEL_LINE), line, fill=(20, 20, 20), font=font)
+    return sheet
+
+
 __all__ = ["ReconstructConfig", "ReconstructResult", "LayerObjective", "FrameCollector", "layer_groups",
            "choice_name", "build_features", "features_at", "white_noise", "reconstruct", "run_reconstruction",
-           "DEFAULT_CONTENT_LAYERS", "DEFAULT_STYLE_LAYERS"]
+           "labelled_grid", "DEFAULT_CONTENT_LAYERS", "DEFAULT_STYLE_LAYERS"]

@@ -73,18 +73,23 @@ def config_from_args(args, device: str) -> OptimizeConfig:
 
 
 def run(args) -> int:
-    from ..io.animation import FrameWriter, list_frames, write_animation
+    from ..errors import PainterlyError
+    from ..io.animation import ANIMATION_EXTENSIONS, FrameWriter, list_frames, write_animation
     from ..io.image import load_image, save_image
-    from ..methods.optimize import load_styles, run_optimization
+    from ..methods.optimize import check_scale_sizes, load_styles, run_optimization
 
     inputs = [args.content] + [s.split(":")[0] for s in args.style] + ([args.init] if args.init not in INITS else [])
     output = ensure_new_output(args.output, inputs)
     cfg = config_from_args(args, resolve_device(args.device))
     if args.init not in INITS and not Path(args.init).is_file():
-        from ..errors import PainterlyError
-
         raise PainterlyError(f"--init {args.init!r}: not content, noise, style or an image file")
+    if args.gif:
+        if Path(args.gif).suffix.lower() not in ANIMATION_EXTENSIONS:
+            raise PainterlyError(f"--gif {args.gif}: use one of {', '.join(ANIMATION_EXTENSIONS)}")
+        if args.fps <= 0:
+            raise PainterlyError(f"--fps must be positive, got {args.fps}")
     content = load_image(args.content, max_pixels=cfg.max_pixels)
+    check_scale_sizes(cfg, *content.shape[-2:])
     styles = load_styles(args.style, max_pixels=cfg.max_pixels)
 
     total = cfg.iterations + (cfg.scales - 1) * (cfg.coarse_iterations if cfg.coarse_iterations is not None

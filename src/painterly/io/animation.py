@@ -71,6 +71,8 @@ def write_animation(images: Sequence[Image.Image | str | os.PathLike], path: str
         raise PainterlyError(f"{path}: unknown animation type {suffix!r} (use {', '.join(ANIMATION_EXTENSIONS)})")
     if fps <= 0:
         raise PainterlyError(f"fps must be positive, got {fps}")
+    if path.is_dir():
+        raise PainterlyError(f"{path}: is a folder; give a file name ending in {suffix}")
     loaded = [open_image(item) if not isinstance(item, Image.Image) else item for item in images]
     if not loaded:
         raise PainterlyError("no frames to write")

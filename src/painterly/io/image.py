@@ -8,10 +8,11 @@ bombs) with a one-line :class:`ImageError`.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
-import warnings
+import threading
 from pathlib import Path
 from typing import Union
 
@@ -23,7 +24,21 @@ from ..errors import ImageError
 
 DEFAULT_MAX_PIXELS = 64_000_000
 MIN_SIDE = 8
+_PIL_LIMIT_LOCK = threading.Lock()
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
+
+
+@contextlib.contextmanager
+def _own_pixel_limit():
+    """Switch off PIL's global bomb guard while we open a file: ``max_pixels`` (checked from
+    the header, before decoding) is the limit the user controls."""
+    with _PIL_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
 
 
 def _flatten_alpha(image: Image.Image) -> Image.Image:
@@ -39,7 +54,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         array = np.asarray(image, dtype=np.float64)
-        top = 65535.0 if array.max() > 255 else 255.0
+        top = 65535.0 if image.mode.startswith("I;16") or array.max() > 255 else 255.0
         return Image.fromarray((array / top * 255.0).clip(0, 255).round().astype(np.uint8)).convert("RGB")
     if image.mode == "F":
         array = np.asarray(image, dtype=np.float64)
@@ -60,8 +75,7 @@ def open_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: empty file")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with _own_pixel_limit():
             with Image.open(path) as probe:
                 width, height = probe.size
                 if width * height > max_pixels:
@@ -73,8 +87,6 @@ def open_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
                 image.load()
     except ImageError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"{path}: image is too large (decompression bomb guard); raise --max-pixels if intended")
     except Exception as exc:  # PIL raises many types for bad files
         reason = "not a readable image" if "cannot identify" in str(exc) else f"cannot decode image ({exc})"
         raise ImageError(f"{path}: {reason}") from None

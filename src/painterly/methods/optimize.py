@@ -139,6 +139,17 @@ def load_styles(styles: Sequence, registry: StyleRegistry | None = None, max_pix
     return sources
 
 
+def check_scale_sizes(cfg: OptimizeConfig, height: int, width: int) -> None:
+    """Refuse sizes whose coarsest scale is too small for the deepest layer's pooling."""
+    deepest = max(LAYER_NAMES.index(layer) for layer in cfg.content_layers + cfg.style_layers)
+    pools = sum(1 for name in LAYER_NAMES[:deepest] if name.startswith("pool"))
+    coarsest = _scale_sizes(cfg.size, cfg.scales)[0]
+    shorter = round(min(height, width) * coarsest / max(height, width))
+    if shorter < 2**pools:
+        raise PainterlyError(f"the image's shorter side would be {shorter} px at the coarsest scale, too small for "
+                             f"layer {LAYER_NAMES[deepest]} (needs {2**pools} px): use a larger --size or fewer --scales")
+
+
 def _scale_sizes(size: int, scales: int) -> list[int]:
     return [max(16, round(size / 2 ** (scales - 1 - k))) for k in range(scales)]
 
@@ -214,13 +225,20 @@ def _run_scale(image: torch.Tensor, objective: _Objective, cfg: OptimizeConfig, 
     image = image.detach().contiguous().clone().requires_grad_(True)
     optimizer = _make_optimizer(cfg, image)
     terms: dict[str, torch.Tensor] = {}
+    first_total: list[float] = []  # the optimiser sees the loss relative to its first value
 
     def closure() -> torch.Tensor:
+        # Losses on Caffe-scale features are ~1e9; L-BFGS's first step (a raw gradient step
+        # before any curvature is known) would throw every pixel to 0 or 1. Dividing by the
+        # first value makes the problem O(1) and scale-free without changing its minimiser.
         nonlocal terms
         optimizer.zero_grad(set_to_none=True)
         terms = objective(image)
-        terms["total"].backward()
-        return terms["total"]
+        if not first_total:
+            first_total.append(max(float(terms["total"].detach()), 1e-12))
+        loss = terms["total"] / first_total[0]
+        loss.backward()
+        return loss
 
     for _ in range(n_steps):
         if time.perf_counter() >= deadline:
@@ -228,7 +246,7 @@ def _run_scale(image: torch.Tensor, objective: _Objective, cfg: OptimizeConfig, 
         optimizer.step(closure)
         with torch.no_grad():
             image.clamp_(0, 1)
-        on_step({name: float(value.detach()) for name, value in terms.items()}, image.detach())
+        on_step({name: float(value.detach()) for name, value in terms.items()}, image.detach())  # loss before step
     return image.detach()
 
 
@@ -236,6 +254,7 @@ def run_optimization(content: torch.Tensor, styles: list[_StyleSource], cfg: Opt
                      callbacks: Sequence[ProgressCallback] = ()) -> OptimizeResult:
     """Core loop over scales; ``content`` is 1 x 3 x H x W in [0, 1] at any size."""
     cfg.validate()
+    check_scale_sizes(cfg, *content.shape[-2:])
     device = torch.device(cfg.device)
     generator = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -266,9 +285,10 @@ def run_optimization(content: torch.Tensor, styles: list[_StyleSource], cfg: Opt
                                        elapsed=time.perf_counter() - start, image=current))
 
         image = _run_scale(image, objective, cfg, n_steps, deadline, on_step)
+    with torch.no_grad():
+        final_losses = {k: float(v) for k, v in objective(image).items()}
     if cfg.preserve_color == "luminance" or (cfg.preserve_color == "match" and any(s.builtin for s in styles)):
         image = luminance_transfer(image, scaled_content)
-    final_losses = history[-1] if history else {k: float(v) for k, v in objective(image).items()}
     return OptimizeResult(image=image.cpu(), losses=final_losses, history=history, iterations=len(history),
                           seconds=time.perf_counter() - start, config=asdict(cfg))
 
