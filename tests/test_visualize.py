@@ -76,6 +76,13 @@ def test_reconstruction_resizes_to_config_size(photo, vgg):
     assert max(image.shape[-2:]) == 24
 
 
+def test_reconstruction_accepts_a_plus_joined_string(photo, vgg):
+    cfg = ReconstructConfig(what="style", size=24, iterations=1)
+    assert run_reconstruction(photo, "relu2_1+0", cfg, features=vgg).layers == ("relu1_1", "relu2_1")
+    with pytest.raises(UnknownLayerError):
+        run_reconstruction(photo, "relu2_1+relu9", cfg, features=vgg)
+
+
 def test_adam_and_tv_weight_work(photo, vgg):
     cfg = tiny_config("content", iterations=5, optimizer="adam", tv_weight=0.1)
     result = run_reconstruction(photo, ("relu1_1",), cfg, features=vgg)

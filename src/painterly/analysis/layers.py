@@ -13,20 +13,21 @@ layer choice with ONE loss only:
 
 Loss normalisation
 ------------------
-Raw losses differ by many orders of magnitude between layers (a content loss at conv1_2 is
-~1e3-1e4 on Caffe-scale features, a Gram loss at relu5_1 can be ~1e-2). The objective that is
-optimised is therefore the raw loss divided by its value at the starting noise:
+Raw losses differ by many orders of magnitude between layer choices (at the white-noise
+start, 160 px: content conv5_2 ~2e3, content conv1_2 ~1e5, Gram relu5_1 ~2e8, Gram relu1_1
+~3e9, Gram relu1_1..relu5_1 ~9e12). The objective that is optimised is therefore the raw
+loss divided by its value at the starting noise:
 
     objective(x) = L(x) / L(x_noise)            (+ tv_weight * tv_loss(x))
 
-so every run starts at 1.0 and the progress numbers read as "fraction of the noise's loss
-left". This matters for L-BFGS: PyTorch's implementation skips curvature updates whose
-``y.s`` falls below an absolute 1e-10 and its first step is scaled by the gradient's size,
-so without the normalisation a tiny-valued layer degrades to plain gradient descent while a
-huge-valued one behaves differently again. With it, the same ``lr`` and settings work for
-every layer; the relative weighting of layers *within* one choice is left as the library's
-losses define it. ``tv_weight`` is relative to this unit-scale objective (default 0: the
-paper uses no regulariser for these figures).
+so every run starts at exactly 1.0 and the progress numbers read as "fraction of the noise's
+loss left", comparable across layers. The optimiser then sees an O(1) problem whatever the
+layer: PyTorch's L-BFGS has absolute thresholds (curvature pairs with ``y.s <= 1e-10`` are
+skipped; the first step is ``min(1, 1/|g|_1) * lr``) and float32 dot products of gradients
+that at 1e12 scale lose headroom, so one ``lr`` and one set of settings serve every layer.
+``tv_weight`` is relative to this unit-scale objective (default 0: the paper uses no
+regulariser for these figures). The relative weighting of layers *within* one choice is
+the library's (summed content MSEs; Gram weights 1e3 / C^2).
 
 The image is clamped to [0, 1] after every step and L-BFGS is stepped one iteration per
 call (as in :mod:`painterly.methods.optimize`), so progress and frames act per iteration;
@@ -46,8 +47,8 @@ from PIL import Image, ImageDraw, ImageFont
 
 from ..errors import PainterlyError
 from ..features import LAYER_NAMES, UnknownLayerError, VGG19Features, caffe_preprocess, resolve_layer
-from ..losses import content_loss, gram, gram_style_loss, tv_loss
 from ..io.image import tensor_to_pil
+from ..losses import content_loss, gram, gram_style_loss, tv_loss
 from ..ops import resize_longer_side
 from ..progress import Progress, ProgressCallback, notify
 
@@ -112,7 +113,7 @@ class ReconstructResult:
     initial_loss: float              # raw loss of the starting noise (the normaliser)
     final_loss: float                # raw loss of the result
     iterations: int = 0
-    restarts: int = 0                # L-BFGS restarts after a loss blow-up (see _BoxStepper)
+    restarts: int = 0                # restarts from the best image after a non-finite loss
     seconds: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
 
@@ -326,7 +327,7 @@ class _BoxStepper:
 
 # ----------------------------------------------------------------------------- reconstruction
 
-def run_reconstruction(image: torch.Tensor, layers: Sequence[str], config: ReconstructConfig,
+def run_reconstruction(image: torch.Tensor, layers: Sequence[str] | str, config: ReconstructConfig,
                        callbacks: Sequence[ProgressCallback] = (), features: VGG19Features | None = None
                        ) -> ReconstructResult:
     """Optimise white noise to match ``image`` at ``layers`` with one loss; full result.
@@ -337,7 +338,9 @@ def run_reconstruction(image: torch.Tensor, layers: Sequence[str], config: Recon
     step, with the current image; the losses of step k are those evaluated during it.
     """
     config.validate()
-    choice = _ordered(resolve_layer(layer) for layer in layers)
+    if isinstance(layers, (str, int)):  # one "relu1_1+relu2_1" string
+        layers = [layers]
+    choice = _ordered(layer for item in layers for layer in _resolve_choice(item))
     if not choice:
         raise UnknownLayerError("no layers given")
     if image.ndim != 4 or image.shape[0] != 1 or image.shape[1] != 3:
@@ -381,7 +384,7 @@ def run_reconstruction(image: torch.Tensor, layers: Sequence[str], config: Recon
                              seconds=time.perf_counter() - start, history=history)
 
 
-def reconstruct(image_tensor: torch.Tensor, layers: Sequence[str], config: ReconstructConfig,
+def reconstruct(image_tensor: torch.Tensor, layers: Sequence[str] | str, config: ReconstructConfig,
                 callbacks: Sequence[ProgressCallback] = (), features: VGG19Features | None = None) -> torch.Tensor:
     """Reconstruction of ``image_tensor`` from white noise at ``layers``: 1 x 3 x H x W in [0, 1].
 
