@@ -1,0 +1,1 @@
+"""Networks: transformer (Johnson / conditional IN), AdaIN decoder."""
