@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "optimize": "painterly.methods.optimize",
     "OptimizeConfig": "painterly.methods.optimize",
+    "stylize": "painterly.methods.stylize",
     "VGG19Features": "painterly.features",
     "StyleRegistry": "painterly.styles",
     "load_image": "painterly.io.image",

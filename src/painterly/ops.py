@@ -67,3 +67,45 @@ def resize_longer_side(images: torch.Tensor, size: int) -> torch.Tensor:
     if new == (h, w):
         return images
     return F.interpolate(images, size=new, mode="bilinear", align_corners=False, antialias=scale < 1)
+
+
+# --- Adaptive instance normalisation (Huang & Belongie 2017) ---------------------------------
+
+ADAIN_EPS = 1e-5
+"""Added to the variance before the square root: sigma(x) = sqrt(var(x) + eps), with the
+biased variance over positions per sample and channel (the form of the authors' code)."""
+
+
+def channel_mean_std(features: torch.Tensor, eps: float = ADAIN_EPS) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample and channel: mean and sqrt(biased variance + eps) over positions, each N x C x 1 x 1."""
+    flat = features.reshape(features.shape[0], features.shape[1], -1)
+    mean = flat.mean(dim=2)
+    std = (flat.var(dim=2, unbiased=False) + eps).sqrt()
+    shape = (features.shape[0], features.shape[1], 1, 1)
+    return mean.view(shape), std.view(shape)
+
+
+def adain_from_stats(content_feat: torch.Tensor, mean: torch.Tensor, std: torch.Tensor,
+                     eps: float = ADAIN_EPS) -> torch.Tensor:
+    """AdaIN with given target statistics: std * (x - mu(x)) / sigma(x) + mean.
+
+    ``mean`` and ``std`` broadcast against N x C x 1 x 1 (shapes C, 1 x C, N x C or
+    N x C x 1 x 1 are accepted); sigma(x) = sqrt(var(x) + eps).
+    """
+    n, c = content_feat.shape[:2]
+    mean = mean.reshape(-1, c, 1, 1) if mean.numel() in (c, n * c) else mean
+    std = std.reshape(-1, c, 1, 1) if std.numel() in (c, n * c) else std
+    mu, sigma = channel_mean_std(content_feat, eps)
+    return std * (content_feat - mu) / sigma + mean
+
+
+def adain(content_feat: torch.Tensor, style_feat: torch.Tensor, eps: float = ADAIN_EPS) -> torch.Tensor:
+    """Adaptive instance normalisation: sigma(y) * (x - mu(x)) / sigma(x) + mu(y).
+
+    x = ``content_feat`` (N x C x H x W), y = ``style_feat`` (N or 1 x C x H' x W'); mu and
+    sigma are per-channel statistics over positions, sigma = sqrt(biased variance + eps).
+    """
+    if content_feat.shape[1] != style_feat.shape[1]:
+        raise ValueError(f"channel mismatch: content {content_feat.shape[1]}, style {style_feat.shape[1]}")
+    mean, std = channel_mean_std(style_feat, eps)
+    return adain_from_stats(content_feat, mean, std, eps)

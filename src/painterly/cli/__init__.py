@@ -14,7 +14,8 @@ from collections.abc import Sequence
 
 from .common import ArgumentParser, report_errors
 
-SUBCOMMANDS = ("demo", "optimize", "visualize", "gif", "evaluate", "styles", "info")
+SUBCOMMANDS = ("demo", "optimize", "visualize", "gif", "evaluate", "styles", "info", "train", "tune", "video", "webcam",
+               "export", "stylize")
 
 
 def build_parser() -> ArgumentParser:

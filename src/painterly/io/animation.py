@@ -13,6 +13,7 @@ from PIL import Image
 from ..errors import ImageError, PainterlyError
 from ..progress import Progress
 from .image import open_image, save_image, tensor_to_pil
+from .atomic import publish
 
 FRAME_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 ANIMATION_EXTENSIONS = (".gif", ".mp4", ".webm", ".mkv", ".mov")
@@ -98,7 +99,7 @@ def write_animation(images: Sequence[Image.Image | str | os.PathLike], path: str
                                        macro_block_size=1) as writer:
                 for frame in frames:
                     writer.append_data(frame)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

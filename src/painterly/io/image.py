@@ -21,6 +21,7 @@ import torch
 from PIL import Image, ImageOps
 
 from ..errors import ImageError
+from .atomic import publish
 
 DEFAULT_MAX_PIXELS = 64_000_000
 MIN_SIDE = 8
@@ -153,7 +154,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

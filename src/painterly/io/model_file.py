@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from ..errors import PainterlyError
+from .atomic import publish
 
 FORMAT = "painterly-model"
 VERSION = 1
@@ -59,7 +60,7 @@ def _atomic_write(path: Path, write) -> None:
     os.close(fd)
     try:
         write(tmp)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

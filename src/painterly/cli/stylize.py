@@ -1,0 +1,139 @@
+"""``painterly stylize``: feed-forward style transfer of files and folders."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from ..methods.feedforward import PRECISIONS
+from ..methods.stylize import METHODS, StylizeConfig
+from ..tiling import STATS_MODES
+from .common import add_device_argument, positive_int, resolve_device
+
+DEFAULTS = StylizeConfig()
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("stylize", help="stylise photos with a trained network (fast, multistyle, adain)",
+                              description="Stylise images or folders of images with a feed-forward network: a "
+                                          "per-style model, a multi-style model (blend with NAME:WEIGHT) or "
+                                          "AdaIN with any style image.")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or folders of images")
+    p.add_argument("-o", "--output", required=True,
+                   help="result image for one input file; a folder (created) for several inputs or a folder")
+    p.add_argument("--style", action="append", default=None, metavar="NAME|IMAGE[:WEIGHT]",
+                   help="built-in style name or style image, optionally :weight; repeat to blend "
+                        "(default: the style of a single-style --model)")
+    p.add_argument("--method", choices=METHODS, default=DEFAULTS.method,
+                   help="auto: a model of the named style, adain for a style image (default auto)")
+    p.add_argument("--model", default=DEFAULTS.model, metavar="PATH|NAME", help="model file or built-in model name")
+    p.add_argument("--strength", type=float, default=DEFAULTS.strength,
+                   help=f"0 = the photo, 1 = full style (default {DEFAULTS.strength:g})")
+    p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours (luminance-only transfer)")
+    p.add_argument("--size", type=positive_int, default=DEFAULTS.size, help="longer side of the result in px")
+    p.add_argument("--tile", type=positive_int, default=DEFAULTS.tile, metavar="PX",
+                   help="process in tiles of at most PX px a side (for images too large for memory)")
+    p.add_argument("--tile-stats", choices=STATS_MODES, default=DEFAULTS.tile_stats,
+                   help="instance-norm statistics when tiling: from a preview (fast), exact (slow), per tile")
+    p.add_argument("--precision", choices=PRECISIONS, default=DEFAULTS.precision,
+                   help="autocast on GPUs: auto = fp16 on CUDA, fp32 on CPU")
+    p.add_argument("--runtime", choices=("auto", "torch", "onnx"), default=DEFAULTS.runtime,
+                   help="auto: a model's shipped .onnx export with onnxruntime on the CPU (faster), else PyTorch")
+    p.add_argument("--model-dir", default=DEFAULTS.model_dir, help="look up model names here instead of built-ins")
+    p.add_argument("--max-pixels", type=positive_int, default=DEFAULTS.max_pixels, help="refuse larger inputs")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    add_device_argument(p)
+    p.set_defaults(func=run)
+
+
+def config_from_args(args, device: str) -> StylizeConfig:
+    return StylizeConfig(method=args.method, model=args.model, strength=args.strength,
+                         preserve_color=args.preserve_color, size=args.size, tile=args.tile,
+                         tile_stats=args.tile_stats, device=device, precision=args.precision, runtime=args.runtime,
+                         max_pixels=args.max_pixels, model_dir=args.model_dir).validate()
+
+
+def collect_inputs(inputs: list[str]) -> tuple[list[Path], bool]:
+    """The image files to process, and whether the output is a folder (several inputs or a folder)."""
+    from ..errors import ImageError
+
+    files: list[Path] = []
+    folder_mode = len(inputs) > 1
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            folder_mode = True
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ImageError(f"{path}: no images in this folder ({', '.join(IMAGE_SUFFIXES)})")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise ImageError(f"{path}: no such file or folder")
+    return files, folder_mode
+
+
+def plan_outputs(files: list[Path], output: str, folder_mode: bool, styles: list[str]) -> list[Path]:
+    """One output path per input: OUTPUT itself, or OUTPUT/<input name> in folder mode.
+
+    Refuses duplicate names, writing over an input or a style image, and unknown extensions.
+    """
+    from ..errors import ImageError, PainterlyError
+    from .common import ensure_new_output
+
+    protected = files + [Path(s.rsplit(":", 1)[0]) for s in styles] + [Path(s) for s in styles]
+    if not folder_mode:
+        if Path(output).is_dir():
+            return plan_outputs(files, output, True, styles)
+        return [ensure_new_output(output, protected)]
+    folder = Path(output)
+    if folder.exists() and not folder.is_dir():
+        raise ImageError(f"{output}: several inputs need a folder as --output, and this is a file")
+    outputs = [folder / f.name for f in files]
+    seen: dict[Path, Path] = {}
+    for source, target in zip(files, outputs):
+        if target in seen:
+            raise PainterlyError(f"{seen[target]} and {source} would both be written to {target}")
+        seen[target] = source
+        ensure_new_output(target, protected)
+    return outputs
+
+
+def run(args) -> int:
+    from ..io.image import open_image, save_image
+    from ..methods.stylize import _load_content, prepare, stylize_tensor
+
+    styles = args.style or []
+    files, folder_mode = collect_inputs(args.inputs)
+    outputs = plan_outputs(files, args.output, folder_mode, styles)
+    config = config_from_args(args, resolve_device(args.device))
+    prepared = prepare(styles if len(styles) > 1 else (styles[0] if styles else None), config)
+    for path in files:  # every input must be readable before anything is written
+        open_image(path, config.max_pixels)
+
+    records = []
+    start_all = time.perf_counter()
+    for source, target in zip(files, outputs):
+        content = _load_content(source, config)
+        start = time.perf_counter()
+        result = stylize_tensor(content, prepared, replace(config, size=None))
+        seconds = time.perf_counter() - start
+        save_image(result, target)
+        record = {"input": str(source), "output": str(target), "width": result.shape[-1],
+                  "height": result.shape[-2], "seconds": round(seconds, 4)}
+        records.append(record)
+        if not args.json:
+            print(f"wrote {target} ({record['width']}x{record['height']}, {seconds:.2f}s)", file=sys.stderr)
+    if args.json:
+        summary = {"method": prepared.method, "model": prepared.model, "styles": styles,
+                   "style_names": list(getattr(prepared.stylizer, "style_names", [])),
+                   "device": config.device, "precision": config.precision, "strength": config.strength,
+                   "preserve_color": config.preserve_color, "tile": config.tile, "images": records,
+                   "total_seconds": round(time.perf_counter() - start_all, 4)}
+        print(json.dumps(summary, indent=2))
+    return 0

@@ -1,0 +1,77 @@
+"""``painterly train adain``: the decoder for arbitrary style transfer (Huang & Belongie 2017).
+
+    painterly train adain --content PHOTOS/ --styles PAINTINGS/ -o adain.safetensors \\
+        --iterations 20000 --crop 256 --style-weight 10 --time-limit 3600
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..train.adain import AdainTrainConfig
+from ..train.loop import TrainerConfig
+from .common import non_negative_float, positive_int, resolve_device
+
+DEFAULTS = AdainTrainConfig()
+# lr: the paper's 1e-4 (1e-3 stalls the content loss; 5e-4 plateaued in our CPU run)
+TRAINER_DEFAULTS = TrainerConfig(out_dir="", iterations=20000, lr=1e-4, warmup=50, sample_every=250,
+                                grad_clip=None)  # losses are on Caffe-scale features: norms ~1e5+
+
+
+def add_parser(subparsers) -> None:
+    from .train import add_trainer_arguments
+
+    p = subparsers.add_parser("adain", help="train an AdaIN decoder (any painting as style)",
+                              description="Train the decoder of AdaIN arbitrary style transfer on a folder of "
+                                          "photos and a folder of paintings. Some paintings and photos are held "
+                                          "out (never trained on) for the sample sheets.")
+    p.add_argument("--content", required=True, metavar="DIR", help="folder of training photos")
+    p.add_argument("--styles", required=True, metavar="DIR", help="folder of paintings")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.safetensors", help="the trained decoder")
+    g = p.add_argument_group("losses and network")
+    g.add_argument("--style-weight", type=non_negative_float, default=DEFAULTS.style_weight,
+                   help="weight of the mean/std style loss (content weight 1)")
+    g.add_argument("--content-weight", type=non_negative_float, default=DEFAULTS.content_weight)
+    g.add_argument("--crop", type=positive_int, default=DEFAULTS.crop, metavar="PX", help="training crop side")
+    g.add_argument("--content-size", type=positive_int, default=DEFAULTS.content_size, metavar="PX",
+                   help="photos are cached with this shorter side before cropping")
+    g.add_argument("--style-size", type=positive_int, default=DEFAULTS.style_size, metavar="PX",
+                   help="paintings are cached with this shorter side before cropping")
+    g.add_argument("--width", type=float, default=DEFAULTS.decoder_width,
+                   help="decoder width multiplier (1.0 = the paper's 256/128/64 channels)")
+    g.add_argument("--holdout-styles", nargs="*", default=list(DEFAULTS.holdout_styles), metavar="NAME",
+                   help="painting file stems never trained on (default: ten public-domain paintings)")
+    g.add_argument("--holdout-photos", type=int, default=DEFAULTS.holdout_photos, metavar="N",
+                   help="photos held out at random besides scikit-image/scikit-learn samples")
+    add_trainer_arguments(p, TRAINER_DEFAULTS)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from ..errors import PainterlyError
+    from ..train.adain import build_adain_training
+    from ..train.loop import train
+    from .train import TrainBar, report, run_dir_for, trainer_config_from_args
+
+    output = Path(args.output)
+    if output.suffix != ".safetensors":
+        raise PainterlyError(f"{args.output}: the model file name must end in .safetensors")
+    if not args.width > 0:
+        raise PainterlyError(f"--width must be positive, not {args.width}")
+    device = resolve_device(args.device)
+    cfg = AdainTrainConfig(content_dir=args.content, styles_dir=args.styles, crop=args.crop,
+                           content_size=args.content_size, style_size=args.style_size,
+                           content_weight=args.content_weight, style_weight=args.style_weight,
+                           decoder_width=args.width, holdout_styles=tuple(args.holdout_styles),
+                           holdout_photos=args.holdout_photos, seed=args.seed)
+    tcfg = trainer_config_from_args(args, device, run_dir_for(output, args.run_dir))
+    task, batches, info = build_adain_training(cfg, tcfg.batch_size, tcfg.seed)
+    bar = TrainBar("train adain", tcfg.iterations, enabled=not args.quiet)
+    try:
+        result = train(task, batches, tcfg, info["validation"], [bar], export_path=output,
+                       task_config={**cfg.to_dict(), "held_out_styles": info["val_styles"],
+                                    "held_out_photos": info["val_content"]})
+    finally:
+        bar.close()
+    report(result, output)
+    return 0

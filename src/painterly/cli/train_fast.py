@@ -1,0 +1,109 @@
+"""``painterly train fast``: a per-style network (Johnson et al. 2016)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..train.fast import FastTrainConfig
+from .common import non_negative_float, positive_int, resolve_device
+from .train import (TrainBar, add_trainer_arguments, report, run_dir_for, trainer_config_from_args)
+
+DEFAULTS = FastTrainConfig()
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("fast", help="train a per-style network (Johnson et al. 2016)",
+                              description="Train a small image transformation network for one style on a folder "
+                                          "of photos. Style/TV weights are calibrated from the untrained network's "
+                                          "losses unless given (see docs/training.md).")
+    p.add_argument("--style", required=True, metavar="IMAGE|NAME", help="style image or built-in style name")
+    add_data_arguments(p)
+    add_loss_arguments(p, DEFAULTS)
+    p.add_argument("--name", default=None, help="style name stored in the model (default: image file stem)")
+    p.add_argument("--title", default="", help="painting title stored in the model")
+    p.add_argument("--artist", default="", help="artist stored in the model")
+    add_trainer_arguments(p)
+    p.set_defaults(func=run)
+
+
+def add_data_arguments(p) -> None:
+    p.add_argument("--data", required=True, metavar="DIR", help="folder of training photos (searched recursively)")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.safetensors", help="the trained model file")
+    p.add_argument("--validation", nargs="+", default=None, metavar="DIR|IMG",
+                   help="photos to stylise in the sample sheets (default: --holdout photos kept out of --data)")
+    p.add_argument("--holdout", type=int, default=4, metavar="N",
+                   help="without --validation: hold N training photos out as validation photos")
+    p.add_argument("--sample-size", type=positive_int, default=None, metavar="PX",
+                   help="side of the validation samples (default: --crop)")
+
+
+def add_loss_arguments(p, defaults) -> None:
+    g = p.add_argument_group("losses and network")
+    g.add_argument("--content-weight", type=non_negative_float, default=defaults.content_weight, help="alpha")
+    g.add_argument("--style-weight", type=non_negative_float, default=getattr(defaults, "style_weight", None),
+                   help="beta, for every style (default: calibrated per style from --style-ratio)")
+    g.add_argument("--tv-weight", type=non_negative_float, default=defaults.tv_weight,
+                   help="gamma (default: calibrated from --tv-ratio)")
+    g.add_argument("--style-ratio", type=non_negative_float, default=defaults.style_ratio,
+                   help="calibration: weighted style / content loss of the untrained network")
+    g.add_argument("--tv-ratio", type=non_negative_float, default=defaults.tv_ratio,
+                   help="calibration: weighted TV of the photos / content loss of the untrained network")
+    g.add_argument("--content-layers", nargs="+", default=list(defaults.content_layers), metavar="L")
+    g.add_argument("--style-layers", nargs="+", default=None, metavar="L",
+                   help="default relu1_2 relu2_2 relu3_3 relu4_3 (image) or relu1_1..relu5_1 (built-in style)")
+    g.add_argument("--style-size", type=positive_int, default=defaults.style_size, metavar="PX",
+                   help="longer side of the style image (default 1.5 x --crop)")
+    g.add_argument("--crop", type=positive_int, default=defaults.crop, metavar="PX", help="training crop side")
+    g.add_argument("--width", type=positive_int, default=defaults.width, help="network width (channels)")
+    g.add_argument("--depth", type=int, default=defaults.depth, help="residual blocks")
+    g.add_argument("--fast-variant", action="store_true",
+                   help="pixel-(un)shuffle at both ends so nothing runs at full size (2.5-4x faster on CPU)")
+
+
+def check_output(output: str) -> Path:
+    from ..errors import PainterlyError
+
+    path = Path(output)
+    if path.suffix != ".safetensors":
+        raise PainterlyError(f"{output}: the model file name must end in .safetensors")
+    if path.is_dir():
+        raise PainterlyError(f"{output}: is a folder")
+    return path
+
+
+def prepare_data(args, crop: int):
+    """(batches, validation photos) from --data / --validation / --holdout."""
+    from ..train.data import FolderBatches, find_images, load_photos, split_holdout
+
+    paths = find_images(args.data)
+    if args.validation:
+        held_out = list(args.validation)
+    else:
+        paths, held_out = split_holdout(paths, min(args.holdout, len(paths) - 1), args.seed)
+    validation = load_photos(held_out, args.sample_size or crop) if held_out else None
+    return FolderBatches(paths, crop, args.batch_size, args.seed), validation
+
+
+def run(args) -> int:
+    from ..train.fast import build_fast_task
+    from ..train.loop import train
+
+    output = check_output(args.output)
+    device = resolve_device(args.device)
+    cfg = FastTrainConfig(
+        style=args.style, style_size=args.style_size, content_layers=tuple(args.content_layers),
+        style_layers=tuple(args.style_layers) if args.style_layers else None, content_weight=args.content_weight,
+        style_weight=args.style_weight, tv_weight=args.tv_weight, style_ratio=args.style_ratio,
+        tv_ratio=args.tv_ratio, crop=args.crop, width=args.width, depth=args.depth, fast_variant=args.fast_variant, seed=args.seed,
+        name=args.name, title=args.title, artist=args.artist).validate()
+    tcfg = trainer_config_from_args(args, device, run_dir_for(output, args.run_dir))
+    batches, validation = prepare_data(args, cfg.crop)
+    bar = TrainBar("train fast", tcfg.iterations, enabled=not args.quiet)
+    try:
+        task = build_fast_task(cfg, batches, device)
+        result = train(task, batches, tcfg, validation, [bar], export_path=output, task_config=task.config_dict())
+    finally:
+        bar.close()
+        batches.close()
+    report(result, output)
+    return 0

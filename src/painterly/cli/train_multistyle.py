@@ -1,0 +1,65 @@
+"""``painterly train multistyle``: many styles in one conditional-IN network (Dumoulin et al. 2017)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..train.multistyle import MultiStyleTrainConfig
+from .common import resolve_device
+from .train import TrainBar, add_trainer_arguments, report, run_dir_for, trainer_config_from_args
+from .train_fast import add_data_arguments, add_loss_arguments, check_output, prepare_data
+
+DEFAULTS = MultiStyleTrainConfig()
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("multistyle", help="train one network for many styles (Dumoulin et al. 2017)",
+                              description="Train one network with a conditional instance norm per style, or add "
+                                          "styles to a trained one with --add-style (old styles stay unchanged).")
+    p.add_argument("--styles", nargs="+", required=True, metavar="DIR|IMG|NAME",
+                   help="style images, folders of them, or built-in style names")
+    p.add_argument("--add-style", default=None, metavar="MODEL",
+                   help="a trained multistyle model: add --styles to it, training only their norm parameters")
+    add_data_arguments(p)
+    add_loss_arguments(p, DEFAULTS)
+    add_trainer_arguments(p)
+    p.set_defaults(func=run)
+
+
+def expand_styles(items: list[str]) -> tuple[str, ...]:
+    """Folders become the images in them (sorted); files and names stay."""
+    from ..train.data import find_images
+
+    out: list[str] = []
+    for item in items:
+        out += [str(p) for p in find_images(item)] if Path(item).is_dir() else [item]
+    return tuple(out)
+
+
+def run(args) -> int:
+    from ..train.loop import train
+    from ..train.multistyle import build_multistyle_task
+
+    output = check_output(args.output)
+    device = resolve_device(args.device)
+    if args.style_weight is not None:
+        style_weights = (args.style_weight,) * len(expand_styles(args.styles))
+    else:
+        style_weights = None
+    cfg = MultiStyleTrainConfig(
+        styles=expand_styles(args.styles), base_model=args.add_style, style_size=args.style_size,
+        content_layers=tuple(args.content_layers), style_layers=tuple(args.style_layers) if args.style_layers else None,
+        content_weight=args.content_weight, style_weights=style_weights, tv_weight=args.tv_weight,
+        style_ratio=args.style_ratio, tv_ratio=args.tv_ratio, crop=args.crop, width=args.width, depth=args.depth, fast_variant=args.fast_variant,
+        seed=args.seed).validate()
+    tcfg = trainer_config_from_args(args, device, run_dir_for(output, args.run_dir))
+    batches, validation = prepare_data(args, cfg.crop)
+    bar = TrainBar("train multistyle", tcfg.iterations, enabled=not args.quiet)
+    try:
+        task = build_multistyle_task(cfg, batches, device)
+        result = train(task, batches, tcfg, validation, [bar], export_path=output, task_config=task.config_dict())
+    finally:
+        bar.close()
+        batches.close()
+    report(result, output)
+    return 0

@@ -1,0 +1,317 @@
+"""Arbitrary style transfer with adaptive instance normalisation (Huang & Belongie 2017).
+
+The photo is encoded by VGG19 up to relu4_1 (f), its features are given the channel-wise
+mean and standard deviation of the style's features there (AdaIN), and a trained decoder (g)
+turns them back into an image::
+
+    out = g((1 - a) f(c) + a AdaIN(f(c), s_mean, s_std))          a = strength in [0, 1]
+
+Controls (section 7 of the paper):
+
+* **strength** ``a`` interpolates in feature space between the photo's own features (a = 0:
+  the decoder's reconstruction of the photo) and the fully stylised ones (a = 1).
+* **several styles** with weights ``w_k`` (normalised to sum 1): the target statistics are
+  ``sum w_k mean_k`` and ``sum w_k std_k``; this equals the weighted sum of the separate AdaIN
+  outputs, since AdaIN is affine in (mean, std).
+* **preserve_color**: each style *image* is recoloured to the photo's colour mean and
+  covariance (:func:`painterly.ops.match_color`) before encoding. A built-in style has no
+  pixels to recolour; for it the output keeps the photo's chrominance instead
+  (:func:`painterly.ops.luminance_transfer`).
+* **masks** assign styles to regions: mask k (H x W, values in [0, 1]) selects where style k
+  goes. Each region's content statistics are taken over that region only; the results are
+  blended with the masks (downsampled to the feature grid); positions no mask covers keep
+  the photo's features.
+* **built-in styles** use the relu4_1 mean/std stored with them (no painting needed), at the
+  stored reference size nearest ``style_size``.
+
+Images are B x 3 x H x W in [0, 1]; the result has the input's size (the content is
+reflection-padded to a multiple of 8 for the encoder/decoder and cropped back).
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Union
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import PainterlyError
+from ..features import VGG19Features
+from ..io.image import load_image
+from ..io.model_file import ModelFileError, load_model_file
+from ..nets.adain import ENCODER_LAYER, AdainDecoder, AdainDecoderConfig
+from ..ops import ADAIN_EPS, adain_from_stats, channel_mean_std, luminance_transfer, match_color, resize_longer_side
+from ..styles import StyleRegistry, parse_style_spec
+
+log = logging.getLogger(__name__)
+
+BUILTIN_DECODER = "adain_decoder.safetensors"
+StyleArg = Union[None, str, torch.Tensor, Mapping, Sequence]
+
+
+@dataclass(frozen=True)
+class AdainConfig:
+    """Settings of an AdaIN stylisation; the stylize CLI flags map onto these fields."""
+
+    strength: float = 1.0               # 0: the photo reconstructed, 1: full style
+    preserve_color: bool = False        # keep the photo's colours
+    style_size: int | None = 512        # longer side style images are resized to (None: as given)
+    content_size: int | None = None     # stylise at this longer side, resize the result back (None: as given)
+
+    def validate(self) -> "AdainConfig":
+        check_strength(self.strength)
+        for name in ("style_size", "content_size"):
+            value = getattr(self, name)
+            if value is not None and value < 16:
+                raise PainterlyError(f"{name.replace('_', ' ')} must be at least 16 px, not {value}")
+        return self
+
+
+def check_strength(strength: float) -> float:
+    if not 0.0 <= float(strength) <= 1.0:
+        raise PainterlyError(f"strength must be between 0 and 1, not {strength}")
+    return float(strength)
+
+
+# --------------------------------------------------------------------------- pure maths
+
+
+def blend_style_stats(stats: Sequence[tuple[torch.Tensor, torch.Tensor]], weights: Sequence[float]
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Weighted average of (mean, std) pairs, weights normalised to sum to 1."""
+    total = float(sum(weights))
+    if len(stats) != len(weights) or not stats:
+        raise PainterlyError("give one weight per style")
+    if any(w < 0 for w in weights) or total <= 0:
+        raise PainterlyError("style weights must be >= 0 and add up to more than 0")
+    mean = sum(m * (w / total) for (m, _), w in zip(stats, weights))
+    std = sum(s * (w / total) for (_, s), w in zip(stats, weights))
+    return mean, std
+
+
+def masked_mean_std(features: torch.Tensor, weights: torch.Tensor, eps: float = ADAIN_EPS
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Channel mean and sqrt(var + eps) over positions weighted by ``weights`` (N x 1 x H x W, >= 0)."""
+    total = weights.sum(dim=(2, 3), keepdim=True).clamp_min(1e-8)
+    mean = (features * weights).sum(dim=(2, 3), keepdim=True) / total
+    var = ((features - mean).pow(2) * weights).sum(dim=(2, 3), keepdim=True) / total
+    return mean, (var + eps).sqrt()
+
+
+def adain_regions(content_feat: torch.Tensor, masks: torch.Tensor,
+                  targets: Sequence[tuple[torch.Tensor, torch.Tensor]], eps: float = ADAIN_EPS) -> torch.Tensor:
+    """AdaIN per region: ``masks`` (K x h x w on the feature grid, soft) pick where target k applies.
+
+    Region k is normalised with its own content statistics and given target k's; regions are
+    blended by their mask values and positions with total mask weight < 1 keep the rest of
+    the content features.
+    """
+    out = torch.zeros_like(content_feat)
+    covered = torch.zeros_like(content_feat[:, :1])
+    for mask, (mean, std) in zip(masks, targets):
+        weight = mask[None, None].to(content_feat.dtype)
+        mu, sigma = masked_mean_std(content_feat, weight, eps)
+        out = out + weight * (std.reshape(-1, content_feat.shape[1], 1, 1) * (content_feat - mu) / sigma
+                              + mean.reshape(-1, content_feat.shape[1], 1, 1))
+        covered = covered + weight
+    return out + (1 - covered.clamp(max=1)) * content_feat
+
+
+def check_masks(masks: torch.Tensor, size: tuple[int, int], count: int) -> torch.Tensor:
+    """K x H x W float masks in [0, 1]: the photo's size, one per style, each with a region."""
+    if not isinstance(masks, torch.Tensor):
+        masks = torch.as_tensor(masks)
+    if masks.ndim == 4 and masks.shape[1] == 1:
+        masks = masks[:, 0]
+    if masks.ndim == 2:
+        masks = masks[None]
+    if masks.ndim != 3:
+        raise PainterlyError(f"masks must be K x H x W, got shape {tuple(masks.shape)}")
+    if tuple(masks.shape[-2:]) != tuple(size):
+        raise PainterlyError(f"mask size {masks.shape[-1]}x{masks.shape[-2]} does not match the photo's "
+                             f"{size[1]}x{size[0]}")
+    if masks.shape[0] != count:
+        raise PainterlyError(f"{masks.shape[0]} mask(s) for {count} style(s): give one mask per style")
+    masks = masks.float()
+    if masks.min() < 0 or masks.max() > 1:
+        masks = (masks > 0).float()
+    empty = [str(k) for k in range(len(masks)) if float(masks[k].max()) <= 0]
+    if empty:
+        raise PainterlyError(f"mask {', '.join(empty)} has no region (all zero)")
+    return masks
+
+
+def pad_to_multiple(images: torch.Tensor, multiple: int = 8) -> tuple[torch.Tensor, tuple[int, int]]:
+    h, w = images.shape[-2:]
+    ph, pw = (-h) % multiple, (-w) % multiple
+    if ph or pw:
+        mode = "reflect" if ph < h and pw < w else "replicate"
+        images = F.pad(images, (0, pw, 0, ph), mode=mode)
+    return images, (h, w)
+
+
+# --------------------------------------------------------------------------- the stylizer
+
+
+class AdainStylizer:
+    """A trained AdaIN decoder plus the VGG19 encoder, as a :class:`~painterly.methods.feedforward.Stylizer`.
+
+    ``style`` may be a built-in style name, an image path, a PIL image, an H x W x 3 array, a
+    1 x 3 x h x w tensor in [0, 1], a ``{style: weight}`` mapping or a list of ``(style, weight)``
+    pairs (a list of plain styles means equal weights); ``"NAME:0.3"`` strings work too.
+    """
+
+    kind = "adain"
+
+    def __init__(self, decoder: AdainDecoder, encoder: VGG19Features | None = None,
+                 config: AdainConfig | None = None, registry: StyleRegistry | None = None, meta: dict | None = None):
+        self.decoder = decoder.eval()
+        self.device = next(decoder.parameters()).device
+        self.encoder = (encoder or VGG19Features([ENCODER_LAYER])).to(self.device)
+        self.config = (config or AdainConfig()).validate()
+        self.registry = registry or StyleRegistry()
+        self.meta = dict(meta or {})
+
+    @property
+    def style_names(self) -> list[str]:
+        """Built-in styles usable by name (any painting works too)."""
+        return self.registry.names()
+
+    def __repr__(self) -> str:
+        return f"AdainStylizer(width={self.decoder.config.width}, device={self.device})"
+
+    # -- pieces
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        return self.encoder(images.to(self.device, torch.float32))[ENCODER_LAYER]
+
+    def decode(self, features: torch.Tensor) -> torch.Tensor:
+        return self.decoder(features).clamp(0, 1)
+
+    def style_items(self, style: StyleArg) -> list[tuple[object, float]]:
+        """``style`` as a list of (single style, weight)."""
+        if style is None:
+            raise PainterlyError("the adain method needs a style: a painting or a built-in style name")
+        if isinstance(style, Mapping):
+            items = list(style.items())
+        elif isinstance(style, (list, tuple)):
+            items = [tuple(s) if isinstance(s, tuple) and len(s) == 2 else (s, 1.0) for s in style]
+        else:
+            items = [(style, 1.0)]
+        out = []
+        for item, weight in items:
+            if isinstance(item, str) and not Path(item).is_file():
+                spec = parse_style_spec(item)
+                item, weight = spec.source, weight * spec.weight
+            out.append((item, float(weight)))
+        if not out:
+            raise PainterlyError("no style given")
+        return out
+
+    def style_stats(self, style: object, content: torch.Tensor | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor, bool]:
+        """(mean, std) of one style at relu4_1, each 1 x 512 x 1 x 1, and whether it was a built-in style."""
+        size = self.config.style_size
+        if isinstance(style, str) and not Path(style).exists():
+            stats = self.registry.stats(style, size or 512)   # StyleNotFoundError for unknown names
+            mean, std = stats.means[ENCODER_LAYER], stats.stds[ENCODER_LAYER]
+            return (mean.view(1, -1, 1, 1).to(self.device), std.view(1, -1, 1, 1).to(self.device), True)
+        image = style if isinstance(style, torch.Tensor) else load_image(style)
+        if image.ndim == 3:
+            image = image[None]
+        if image.ndim != 4 or image.shape[:2] != (1, 3):
+            raise PainterlyError(f"a style image tensor must be 1 x 3 x H x W, got {tuple(image.shape)}")
+        image = image.to(self.device, torch.float32)
+        if size is not None:
+            image = resize_longer_side(image, size)
+        if content is not None:
+            image = match_color(image, content)
+        mean, std = channel_mean_std(self.encode(image))
+        return mean, std, False
+
+    def targets(self, style: StyleArg, content: torch.Tensor | None, preserve_color: bool
+                ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[float], bool]:
+        items = self.style_items(style)
+        stats = [self.style_stats(item, content if preserve_color else None) for item, _ in items]
+        return [(m, s) for m, s, _ in stats], [w for _, w in items], any(b for _, _, b in stats)
+
+    # -- the call
+    def __call__(self, images: torch.Tensor, style: StyleArg = None, *, strength: float | None = None,
+                 preserve_color: bool | None = None, masks: torch.Tensor | None = None) -> torch.Tensor:
+        if not isinstance(images, torch.Tensor) or images.ndim != 4 or images.shape[1] != 3:
+            raise PainterlyError("expected images as a B x 3 x H x W tensor")
+        strength = check_strength(self.config.strength if strength is None else strength)
+        preserve = self.config.preserve_color if preserve_color is None else preserve_color
+        with torch.inference_mode():
+            # without preserve_color the style targets do not depend on the photo: encode them once
+            shared = None if preserve else self.targets(style, None, False)
+            outs = [self._one(image[None], style, strength, preserve, masks, shared) for image in images]
+        return torch.cat(outs).to(images.device)
+
+    def _one(self, image: torch.Tensor, style: StyleArg, strength: float, preserve: bool,
+             masks: torch.Tensor | None, shared=None) -> torch.Tensor:
+        original = image.to(self.device, torch.float32)
+        work = resize_longer_side(original, self.config.content_size) if self.config.content_size else original
+        targets, weights, builtin = shared or self.targets(style, work, preserve)
+        padded, (h, w) = pad_to_multiple(work)
+        feat = self.encode(padded)
+        if masks is not None:
+            masks = check_masks(masks, tuple(original.shape[-2:]), len(targets)).to(self.device)
+            grid = F.interpolate(masks[:, None], size=(h, w), mode="area")       # to the working size
+            grid = F.pad(grid, (0, padded.shape[-1] - w, 0, padded.shape[-2] - h), mode="replicate")
+            grid = F.interpolate(grid, size=feat.shape[-2:], mode="area")[:, 0]
+            stylised = adain_regions(feat, grid, targets)
+        else:
+            mean, std = blend_style_stats(targets, weights)
+            stylised = adain_from_stats(feat, mean, std)
+        out = self.decode(strength * stylised + (1 - strength) * feat)[..., :h, :w]
+        if preserve and builtin:
+            out = luminance_transfer(out, work)
+        if out.shape[-2:] != original.shape[-2:]:
+            out = F.interpolate(out, size=original.shape[-2:], mode="bilinear", align_corners=False).clamp(0, 1)
+        return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def builtin_decoder_path() -> Path:
+    return Path(str(importlib.resources.files("painterly") / "data" / "models" / BUILTIN_DECODER))
+
+
+def decoder_from_state(state: dict[str, torch.Tensor], architecture: dict, path: Path | str = "model") -> AdainDecoder:
+    try:
+        config = AdainDecoderConfig.from_dict(architecture.get("decoder", {}))
+        decoder = AdainDecoder(config)
+        decoder.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: weights do not match an AdaIN decoder ({str(exc).splitlines()[0][:160]})") \
+            from None
+    return decoder
+
+
+def load_adain_stylizer(model: str | Path | None = None, device: str = "cpu", precision: str = "auto",
+                        config: AdainConfig | None = None, **overrides) -> AdainStylizer:
+    """An :class:`AdainStylizer` from a model file (None: the built-in decoder).
+
+    ``overrides`` set :class:`AdainConfig` fields (e.g. ``strength=0.5``). ``precision`` is
+    accepted for the common loader signature; the AdaIN stylizer computes in float32.
+    """
+    path = Path(model) if model is not None else builtin_decoder_path()
+    if model is None and not path.is_file():
+        raise PainterlyError("no built-in AdaIN decoder ships in this release: train one with `painterly train "
+                             "adain` and pass it with --model, or use `painterly optimize` for any painting")
+    if model is not None and not path.is_file() and not path.suffix:
+        path = path.with_suffix(".safetensors")
+    loaded = load_model_file(path, expected_kind="adain")
+    decoder = decoder_from_state(loaded.state, loaded.architecture, path).to(device)
+    config = replace(config or AdainConfig(), **overrides)
+    return AdainStylizer(decoder, config=config, meta=loaded.meta)
+
+
+__all__ = ["AdainConfig", "AdainStylizer", "load_adain_stylizer", "blend_style_stats", "masked_mean_std",
+           "adain_regions", "check_masks", "check_strength", "builtin_decoder_path"]

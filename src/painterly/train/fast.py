@@ -1,0 +1,269 @@
+"""Per-style feed-forward networks (Johnson, Alahi & Fei-Fei 2016, "Perceptual Losses for
+Real-Time Style Transfer and Super-Resolution").
+
+A :class:`~painterly.nets.transformer.TransformerNet` is trained so that for every photo x
+its output y = f(x) minimises
+
+    L = alpha * sum_c content_loss(phi_c(y), phi_c(x)) + beta * gram_style_loss(phi(y), A) + gamma * tv_loss(y)
+
+with phi the VGG19 features and A the style's Gram matrices (from a painting at
+``style_size`` px, or a built-in style's stored statistics).
+
+Loss weights (the rule, also in docs/training.md): alpha is fixed (1); beta and gamma default
+to ``None`` and are then *calibrated* on the first ``calibration_batches`` batches before
+training, from the untrained network's output y0 and the photos x::
+
+    beta  = style_ratio * alpha * C0 / S0      C0 = content loss of y0,  S0 = style loss of y0
+    gamma = tv_ratio    * alpha * C0 / T0      T0 = tv_loss of the photos x
+
+so each term starts at a stated share of the content term whatever the style image, layers,
+crop size or feature scale: ``style_ratio`` says how much style matters relative to content
+in units of "the loss of an untrained network", and ``tv_ratio`` how much smoothing is
+allowed relative to natural photo gradients. Explicit weights override the calibration.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import PainterlyError, StyleNotFoundError
+from ..features import VGG19Features, resolve_layers
+from ..io.image import load_image
+from ..io.model_file import save_model_file
+from ..losses import content_loss, gram, gram_distance, default_style_layer_weight, tv_loss
+from ..nets.transformer import TransformerConfig, TransformerNet
+from ..ops import resize_longer_side
+from ..styles import STATS_LAYERS, StyleRegistry, stats_for_layers
+
+logger = logging.getLogger(__name__)
+
+IMAGE_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")   # Johnson et al. 2016
+BUILTIN_STYLE_LAYERS = STATS_LAYERS                                # what built-in styles store
+DEFAULT_CONTENT_LAYERS = ("relu2_2",)
+
+FeaturesFactory = Callable[[Sequence[str]], nn.Module]
+
+
+@dataclass
+class FastTrainConfig:
+    """Everything that defines a per-style network run (besides the trainer's own settings)."""
+
+    style: str = "starry_night"          # style image path or built-in style name
+    style_size: int | None = None        # longer side of the style image (default 1.5 x crop)
+    content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
+    style_layers: tuple[str, ...] | None = None   # default: IMAGE_STYLE_LAYERS, or relu1_1..relu5_1 for built-ins
+    content_weight: float = 1.0          # alpha
+    style_weight: float | None = None    # beta; None: calibrated (see module docstring)
+    tv_weight: float | None = None       # gamma; None: calibrated
+    style_ratio: float = 2.0             # calibration target: beta * S0 = style_ratio * alpha * C0
+    tv_ratio: float = 0.01               # calibration target: gamma * T0 = tv_ratio * alpha * C0
+    calibration_batches: int = 2
+    crop: int = 256                      # training crop side, px
+    width: int = 32                      # TransformerNet width (32-64-128 in the paper)
+    depth: int = 5                       # residual blocks
+    fast_variant: bool = False           # pixel-(un)shuffle ends: nothing at full size (CPU speed)
+    seed: int = 0                        # network initialisation
+    name: str | None = None              # style name in the model file (default: file stem / built-in name)
+    title: str = ""
+    artist: str = ""
+
+    def validate(self) -> "FastTrainConfig":
+        if self.crop < 16:
+            raise PainterlyError(f"crop must be at least 16 px, not {self.crop}")
+        if self.style_size is not None and self.style_size < 16:
+            raise PainterlyError(f"style size must be at least 16 px, not {self.style_size}")
+        if self.width < 1 or self.depth < 0:
+            raise PainterlyError(f"invalid network size: width {self.width}, depth {self.depth}")
+        for label, value in (("content", self.content_weight), ("style", self.style_weight),
+                             ("tv", self.tv_weight), ("style ratio", self.style_ratio), ("tv ratio", self.tv_ratio)):
+            if value is not None and value < 0:
+                raise PainterlyError(f"{label} weight must be >= 0, not {value}")
+        self.content_layers = resolve_layers(self.content_layers)
+        if self.style_layers is not None:
+            self.style_layers = resolve_layers(self.style_layers)
+        return self
+
+    @property
+    def resolved_style_size(self) -> int:
+        return self.style_size or round(1.5 * self.crop)
+
+
+# --------------------------------------------------------------------------- pure maths
+
+
+def calibrated_weights(content0: float, style0: float, tv0: float, content_weight: float, style_ratio: float,
+                       tv_ratio: float) -> tuple[float, float]:
+    """(style_weight, tv_weight) that make the weighted terms ``style_ratio`` and ``tv_ratio`` times
+    the weighted content term at the measured reference losses (see the module docstring)."""
+    if content0 <= 0 or style0 <= 0 or tv0 <= 0:
+        raise PainterlyError(f"cannot calibrate loss weights from zero losses (content {content0:.3g}, "
+                             f"style {style0:.3g}, tv {tv0:.3g}); give --style-weight and --tv-weight")
+    return style_ratio * content_weight * content0 / style0, tv_ratio * content_weight * content0 / tv0
+
+
+def perceptual_terms(outputs: torch.Tensor, photos: torch.Tensor, out_feats: dict[str, torch.Tensor],
+                     photo_feats: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor],
+                     content_layers: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Unweighted content, Gram style and TV losses; targets of shape C x C or B x C x C."""
+    content = sum(content_loss(out_feats[l].float(), photo_feats[l].float()) for l in content_layers)
+    style = sum(default_style_layer_weight(t.shape[-1]) * gram_distance(gram(out_feats[l].float()), t)
+                for l, t in target_grams.items())
+    return {"content": content, "style": style, "tv": tv_loss(outputs.float())}
+
+
+# --------------------------------------------------------------------------- styles
+
+
+@dataclass
+class StyleTarget:
+    """One style's Gram matrices at the training layers, with its description."""
+
+    grams: dict[str, torch.Tensor]
+    info: dict
+
+
+def is_builtin_name(text: str) -> bool:
+    path = Path(text)
+    return not path.is_file() and path.suffix == "" and path.name == text
+
+
+def style_layers_for(spec: str, layers: Sequence[str] | None) -> tuple[str, ...]:
+    """The style layers to use: given ones, or the default for an image / a built-in style."""
+    if layers:
+        return resolve_layers(layers)
+    return BUILTIN_STYLE_LAYERS if is_builtin_name(spec) else IMAGE_STYLE_LAYERS
+
+
+def load_style_target(spec: str, layers: Sequence[str], size: int, features: FeaturesFactory = VGG19Features,
+                      registry: StyleRegistry | None = None, name: str | None = None, title: str = "",
+                      artist: str = "") -> StyleTarget:
+    """Gram matrices of a style image seen at ``size`` px (longer side) or of a built-in style."""
+    if is_builtin_name(spec):
+        registry = registry or StyleRegistry()
+        info = registry.info(spec)  # unknown names: StyleNotFoundError with suggestions
+        stats = registry.stats(spec, size=size)
+        grams = dict(stats_for_layers(stats, layers))
+        return StyleTarget({k: v.float() for k, v in grams.items()},
+                           {"name": name or spec, "title": title or info.title, "artist": artist or info.artist,
+                            "source": f"built-in:{spec}", "reference_size": registry.size_for(spec, size)})
+    path = Path(spec)
+    if not path.is_file():
+        raise StyleNotFoundError(f"{spec}: no such style image")
+    image = resize_longer_side(load_image(path), size)
+    with torch.no_grad():
+        feats = features(layers)(image)
+    return StyleTarget({l: gram(feats[l].float())[0] for l in layers},
+                       {"name": name or path.stem, "title": title, "artist": artist, "source": path.name,
+                        "style_size": size})
+
+
+def make_net(config: TransformerConfig, seed: int) -> TransformerNet:
+    """A TransformerNet initialised from ``seed`` alone (global RNG untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return TransformerNet(config)
+
+
+# --------------------------------------------------------------------------- the task
+
+
+class FastTask:
+    """The :class:`~painterly.train.loop.TrainTask` of a per-style network."""
+
+    kind = "fast"
+
+    def __init__(self, cfg: FastTrainConfig, device: str | torch.device = "cpu",
+                 features: FeaturesFactory = VGG19Features, registry: StyleRegistry | None = None):
+        self.cfg = cfg.validate()
+        self.device = torch.device(device)
+        layers = style_layers_for(cfg.style, cfg.style_layers)
+        self.cfg.style_layers = layers
+        self.style = load_style_target(cfg.style, layers, cfg.resolved_style_size, features, registry,
+                                       cfg.name, cfg.title, cfg.artist)
+        self.grams = {k: v.to(self.device) for k, v in self.style.grams.items()}
+        self.vgg = features(tuple(dict.fromkeys(cfg.content_layers + layers))).to(self.device)
+        self.content_vgg = features(cfg.content_layers).to(self.device)
+        self.net = make_net(TransformerConfig(cfg.width, cfg.depth, 1, cfg.fast_variant), cfg.seed).to(self.device)
+
+    # -- TrainTask
+    def modules(self) -> dict[str, nn.Module]:
+        return {"net": self.net}
+
+    def parameters(self):
+        return self.net.parameters()
+
+    def terms(self, photos: torch.Tensor) -> dict[str, torch.Tensor]:
+        outputs = self.net(photos)
+        with torch.no_grad():
+            photo_feats = self.content_vgg(photos)
+        return perceptual_terms(outputs, photos, self.vgg(outputs), photo_feats, self.grams, self.cfg.content_layers)
+
+    def losses(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        terms = self.terms(batch["content"])
+        weighted = {"content": self.cfg.content_weight * terms["content"], "style": self.cfg.style_weight * terms["style"],
+                    "tv": self.cfg.tv_weight * terms["tv"]}
+        return {**weighted, "total": weighted["content"] + weighted["style"] + weighted["tv"]}
+
+    def samples(self, photos: torch.Tensor) -> torch.Tensor:
+        return self.net(photos)
+
+    def export(self, path: Path, meta: dict) -> Path:
+        return save_model_file(path, self.kind, self.net.state_dict(), {
+            **meta, "architecture": self.net.config.to_dict(), "styles": [self.style.info],
+            "training": {**meta.get("training", {}), "task": self.config_dict()}})
+
+    # -- calibration
+    def calibrate(self, batches, count: int | None = None) -> FastTrainConfig:
+        """Fill in missing style/TV weights from the losses of the untrained net (module docstring)."""
+        if self.cfg.style_weight is not None and self.cfg.tv_weight is not None:
+            return self.cfg
+        content0, style0, tv0 = measure_reference_losses(self.terms, batches, count or self.cfg.calibration_batches,
+                                                          self.device)
+        style_w, tv_w = calibrated_weights(content0, style0, tv0, self.cfg.content_weight, self.cfg.style_ratio,
+                                           self.cfg.tv_ratio)
+        self.cfg = replace(self.cfg, style_weight=self.cfg.style_weight if self.cfg.style_weight is not None
+                           else style_w, tv_weight=self.cfg.tv_weight if self.cfg.tv_weight is not None else tv_w)
+        self.reference_losses = {"content": content0, "style": style0, "tv": tv0}
+        logger.info("calibrated weights: style %.4g, tv %.4g (reference losses content %.4g, style %.4g, tv %.4g)",
+                    self.cfg.style_weight, self.cfg.tv_weight, content0, style0, tv0)
+        return self.cfg
+
+    def config_dict(self) -> dict:
+        out = asdict(self.cfg)
+        out["resolved_style_size"] = self.cfg.resolved_style_size
+        if hasattr(self, "reference_losses"):
+            out["reference_losses"] = self.reference_losses
+        return out
+
+
+def measure_reference_losses(terms: Callable[[torch.Tensor], dict[str, torch.Tensor]], batches, count: int,
+                             device: torch.device) -> tuple[float, float, float]:
+    """Mean (content, style) losses of the untrained network and mean TV of the photos on batches 0..count-1."""
+    content = style = tv = 0.0
+    with torch.no_grad():
+        for step in range(max(1, count)):
+            photos = batches.batch(step)["content"].to(device)
+            values = terms(photos)
+            content += float(values["content"])
+            style += float(values["style"])
+            tv += float(tv_loss(photos))
+    n = max(1, count)
+    return content / n, style / n, tv / n
+
+
+def build_fast_task(cfg: FastTrainConfig, batches, device: str | torch.device = "cpu",
+                    features: FeaturesFactory = VGG19Features, registry: StyleRegistry | None = None) -> FastTask:
+    """A calibrated :class:`FastTask`."""
+    task = FastTask(cfg, device, features, registry)
+    task.calibrate(batches)
+    return task
+
+
+__all__ = ["FastTrainConfig", "FastTask", "build_fast_task", "calibrated_weights", "perceptual_terms",
+           "load_style_target", "StyleTarget", "IMAGE_STYLE_LAYERS", "BUILTIN_STYLE_LAYERS", "make_net"]

@@ -1,0 +1,110 @@
+"""ONNX export of transformer networks and the onnxruntime stylizer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+from painterly.errors import PainterlyError  # noqa: E402
+from painterly.methods.feedforward import load_stylizer  # noqa: E402
+from painterly.methods.onnx_runtime import OnnxStylizer, export_model_file, load_onnx_stylizer  # noqa: E402
+from test_video import run_cli, save_tiny_model  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """(model file, onnx file) for a one-style and a three-style tiny model."""
+    folder = tmp_path_factory.mktemp("export")
+    pairs = {}
+    for n in (1, 3):
+        model = save_tiny_model(folder / f"m{n}.safetensors", n_styles=n, seed=n)
+        result = export_model_file(model, folder / f"m{n}.onnx", size=32)
+        pairs[n] = (model, result)
+    return pairs
+
+
+@pytest.mark.parametrize("n", [1, 3])
+def test_export_round_trip(exported, n):
+    _, result = exported[n]
+    assert result.max_abs_diff < 1e-4 and result.path.is_file() and result.n_styles == n
+
+
+@pytest.mark.parametrize("n, style", [(1, None), (1, "tiny"), (3, "s1"), (3, {"s0": 0.3, "s2": 0.7}),
+                                      (3, [0.2, 0.3, 0.5])])
+def test_onnx_stylizer_equals_torch(exported, n, style):
+    model, result = exported[n]
+    torch_stylizer = load_stylizer(model)
+    onnx_stylizer = OnnxStylizer(result.path, threads=1)
+    assert onnx_stylizer.kind == torch_stylizer.kind and onnx_stylizer.style_names == torch_stylizer.style_names
+    images = torch.rand(2, 3, 30, 45, generator=torch.Generator().manual_seed(1))  # not multiples of 4
+    expected = torch_stylizer(images, style)
+    got = onnx_stylizer(images, style)
+    assert got.shape == images.shape
+    assert (got - expected).abs().max().item() < 1e-4
+
+
+def test_onnx_stylizer_style_errors(exported):
+    stylizer = load_onnx_stylizer(exported[3][1].path)
+    with pytest.raises(PainterlyError, match="s1"):
+        stylizer(torch.rand(1, 3, 16, 16), "s9")
+    with pytest.raises(PainterlyError):
+        stylizer(torch.rand(1, 3, 16, 16))          # a multi-style model needs a style
+    with pytest.raises(PainterlyError):
+        load_onnx_stylizer(exported[3][1].path, kind="fast")
+
+
+def test_export_cli(tmp_path, capsys):
+    model = save_tiny_model(tmp_path / "m.safetensors", n_styles=2)
+    out = tmp_path / "m.onnx"
+    code, stdout, err = run_cli(["export", model, "-o", out, "--size", "32", "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["max_abs_diff"] < 1e-4 and summary["n_styles"] == 2 and out.is_file()
+    assert OnnxStylizer(out).style_names == ["s0", "s1"]
+
+
+@pytest.mark.parametrize("case", ["missing", "not_a_model", "bad_suffix"])
+def test_export_cli_errors(tmp_path, capsys, case):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_text("junk")
+    model = save_tiny_model(tmp_path / "m.safetensors")
+    argv = {"missing": ["export", tmp_path / "none.safetensors", "-o", tmp_path / "x.onnx"],
+            "not_a_model": ["export", junk, "-o", tmp_path / "x.onnx"],
+            "bad_suffix": ["export", model, "-o", tmp_path / "x.pt"]}[case]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and err.startswith("error: ")
+    assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob(".*"))
+
+
+def test_video_cli_runs_an_onnx_model(tmp_path, exported, capsys):
+    from test_video import write_clip
+
+    clip = write_clip(tmp_path / "clip.mp4", frames=4)
+    out = tmp_path / "out.mp4"
+    code, stdout, err = run_cli(["video", clip, "-o", out, "--model", exported[3][1].path, "--style", "s2",
+                                 "--json", "--quiet"], capsys)
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["kind"] == "multistyle" and summary["frames"] == 4 and out.is_file()
+
+
+def test_runtime_choice_uses_the_onnx_sibling(tmp_path):
+    from painterly.methods.feedforward import TransformerStylizer
+
+    model = save_tiny_model(tmp_path / "m.safetensors", n_styles=1, seed=5)
+    assert isinstance(load_stylizer(model, runtime="auto"), TransformerStylizer)  # no export yet
+    with pytest.raises(PainterlyError, match="painterly export"):
+        load_stylizer(model, runtime="onnx")
+    export_model_file(model, tmp_path / "m.onnx", size=32)
+    auto = load_stylizer(model, runtime="auto")
+    assert isinstance(auto, OnnxStylizer)
+    assert isinstance(load_stylizer(model, runtime="torch"), TransformerStylizer)
+    images = torch.rand(1, 3, 36, 40, generator=torch.Generator().manual_seed(2))
+    assert (auto(images) - load_stylizer(model, runtime="torch")(images)).abs().max().item() < 1e-4
+    with pytest.raises(PainterlyError, match="unknown runtime"):
+        load_stylizer(model, runtime="tvm")

@@ -1,0 +1,222 @@
+"""Per-style and multi-style trainers: smoke tests on the real VGG19, exact add-style freezing,
+calibration maths, and the ``painterly train`` command end to end (tiny sizes throughout)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+from painterly.cli import main
+from painterly.io.model_file import load_model_file
+from painterly.nets.transformer import TransformerConfig, TransformerNet
+from painterly.train.data import FolderBatches, find_images
+from painterly.train.fast import (BUILTIN_STYLE_LAYERS, IMAGE_STYLE_LAYERS, FastTask, FastTrainConfig,
+                                  build_fast_task, calibrated_weights)
+from painterly.train.loop import TrainerConfig, train
+from painterly.train.multistyle import (MultiStyleTrainConfig, build_multistyle_task,
+                                        styles_for_step)
+
+from conftest import make_painting, make_photo
+
+
+class FakeFeatures(nn.Module):
+    """A fixed random 'VGG': each requested layer is a pooled ReLU conv of the image."""
+
+    def __init__(self, layers):
+        super().__init__()
+        self.layers = tuple(layers)
+        gen = torch.Generator().manual_seed(0)
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        with torch.no_grad():
+            self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=gen))
+        self.requires_grad_(False)
+
+    def forward(self, x):
+        f = torch.relu(self.conv(x))
+        return {name: nn.functional.avg_pool2d(f, 2 ** min(i, 2)) for i, name in enumerate(self.layers)}
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(5):
+        Image.fromarray(np.roll(make_photo(48, 56), 7 * i, axis=1)).save(folder / f"p{i}.png")
+    return folder
+
+
+@pytest.fixture
+def style_files(tmp_path) -> list[Path]:
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"style{i}.png"
+        Image.fromarray(np.rot90(make_painting(40, 40), i).copy()).save(path)
+        paths.append(path)
+    return paths
+
+
+def tiny(**kw) -> dict:
+    return dict(crop=32, width=4, depth=1, style_size=40, calibration_batches=1, **kw)
+
+
+def trainer(tmp_path, **kw) -> TrainerConfig:
+    base = dict(out_dir=str(tmp_path / "run"), iterations=2, batch_size=2, lr=1e-2, checkpoint_every=10,
+                sample_every=10, tensorboard=False, sample_gif=False)
+    base.update(kw)
+    return TrainerConfig(**base)
+
+
+def snapshot(net) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+
+# --------------------------------------------------------------------------- pure maths
+
+
+def test_calibrated_weights_hit_the_stated_ratios():
+    style_w, tv_w = calibrated_weights(content0=200.0, style0=5e6, tv0=0.01, content_weight=2.0, style_ratio=4.0,
+                                       tv_ratio=0.01)
+    assert style_w * 5e6 == pytest.approx(4.0 * 2.0 * 200.0)
+    assert tv_w * 0.01 == pytest.approx(0.01 * 2.0 * 200.0)
+
+
+def test_styles_for_step_is_balanced_and_deterministic():
+    picks = [s for step in range(6) for s in styles_for_step(step, 2, [3, 4, 5], seed=1)]
+    for cycle in range(4):
+        assert sorted(picks[3 * cycle: 3 * cycle + 3]) == [3, 4, 5]
+    assert styles_for_step(4, 2, [3, 4, 5], seed=1) == picks[8:10]
+
+
+def test_default_style_layers_depend_on_the_style_source(style_files):
+    image_task = FastTask(FastTrainConfig(style=str(style_files[0]), **tiny()), features=FakeFeatures)
+    assert image_task.cfg.style_layers == IMAGE_STYLE_LAYERS
+    builtin_task = FastTask(FastTrainConfig(style="udnie", **tiny()), features=FakeFeatures)
+    assert builtin_task.cfg.style_layers == BUILTIN_STYLE_LAYERS
+    assert builtin_task.style.info["artist"] == "Francis Picabia"
+
+
+# --------------------------------------------------------------------------- real VGG smoke tests
+
+
+def test_fast_trainer_smoke_on_real_vgg(tmp_path, data_dir, style_files):
+    with FolderBatches(find_images(data_dir), crop=32, batch_size=2, seed=0) as batches:
+        task = build_fast_task(FastTrainConfig(style=str(style_files[0]), **tiny()), batches)
+        assert task.cfg.style_weight > 0 and task.cfg.tv_weight > 0
+        before = snapshot(task.net)
+        result = train(task, batches, trainer(tmp_path), export_path=tmp_path / "m.safetensors",
+                       task_config=task.config_dict())
+    assert all(math.isfinite(v) for v in result.losses.values())
+    assert any(not torch.equal(before[k], v) for k, v in snapshot(task.net).items())
+    model = load_model_file(result.model_path, expected_kind="fast")
+    assert model.meta["architecture"] == {"width": 4, "depth": 1, "n_styles": 1, "fast_variant": False}
+    assert model.style_names == ["style0"]
+    assert model.meta["training"]["task"]["style_weight"] == task.cfg.style_weight
+    net = TransformerNet(TransformerConfig(**model.architecture))
+    net.load_state_dict(model.state)
+    assert net(torch.rand(1, 3, 20, 28)).shape == (1, 3, 20, 28)
+
+
+def test_multistyle_smoke_on_real_vgg_and_add_style_keeps_old_styles(tmp_path, data_dir, style_files):
+    with FolderBatches(find_images(data_dir), crop=32, batch_size=2, seed=0) as batches:
+        cfg = MultiStyleTrainConfig(styles=tuple(map(str, style_files[:2])), **tiny())
+        task = build_multistyle_task(cfg, batches)
+        assert len(task.cfg.style_weights) == 2
+        before = snapshot(task.net)
+        result = train(task, batches, trainer(tmp_path / "a"), export_path=tmp_path / "multi.safetensors")
+        assert all(math.isfinite(v) for v in result.losses.values())
+        assert any(not torch.equal(before[k], v) for k, v in snapshot(task.net).items())
+
+        grown = build_multistyle_task(MultiStyleTrainConfig(styles=(str(style_files[2]),),
+                                                            base_model=str(result.model_path), **tiny()),
+                                      batches, features=FakeFeatures)
+        old = snapshot(grown.net)
+        train(grown, batches, trainer(tmp_path / "b", lr=0.1), export_path=tmp_path / "grown.safetensors")
+    new = snapshot(grown.net)
+    changed = False
+    for key, value in new.items():
+        if key.endswith(("inner.weight", "inner.bias")):
+            assert torch.equal(value[:2], old[key][:2]), key          # old styles bit-identical
+            changed |= not torch.equal(value[2], old[key][2])
+        else:
+            assert torch.equal(value, old[key]), key                   # shared convolutions frozen
+    assert changed
+    model = load_model_file(tmp_path / "grown.safetensors", expected_kind="multistyle")
+    assert model.architecture["n_styles"] == 3 and model.style_names == ["style0", "style1", "style2"]
+    base = load_model_file(tmp_path / "multi.safetensors")
+    for key, value in base.state.items():
+        grown_value = model.state[key]
+        assert torch.equal(grown_value[:2] if key.endswith(("inner.weight", "inner.bias")) else grown_value, value)
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def common_flags(tmp_path, data_dir) -> list[str]:
+    return ["--data", str(data_dir), "--iterations", "2", "--batch-size", "2", "--crop", "32", "--width", "4",
+            "--depth", "1", "--style-size", "40", "--sample-every", "1", "--checkpoint-every", "1", "--device",
+            "cpu", "--quiet", "--holdout", "1", "--no-tensorboard"]
+
+
+def test_cli_train_fast_and_multistyle_end_to_end(tmp_path, data_dir, style_files, capsys):
+    out = tmp_path / "fast.safetensors"
+    assert main(["train", "fast", "--style", str(style_files[0]), "-o", str(out), "--name", "stripes",
+                 "--artist", "test", *common_flags(tmp_path, data_dir)]) == 0
+    model = load_model_file(out, expected_kind="fast")
+    assert model.style_names == ["stripes"] and model.meta["styles"][0]["artist"] == "test"
+    run = tmp_path / "fast_run"
+    assert sorted(p.name for p in (run / "samples").iterdir()) == \
+        ["step_000000.png", "step_000001.png", "step_000002.png"]
+    with Image.open(run / "samples.gif") as gif:
+        assert gif.n_frames == 3
+    assert out.with_suffix(".json").is_file()
+    # resume with more iterations continues from step 2
+    assert main(["train", "fast", "--style", str(style_files[0]), "-o", str(out), "--resume",
+                 *common_flags(tmp_path, data_dir)[:-1], "--no-tensorboard", "--iterations", "3"]) == 0
+    assert load_model_file(out).meta["training"]["steps"] == 3
+
+    multi = tmp_path / "multi.safetensors"
+    assert main(["train", "multistyle", "--styles", str(style_files[0]), str(style_files[1]), "-o", str(multi),
+                 *common_flags(tmp_path, data_dir)]) == 0
+    grown = tmp_path / "grown.safetensors"
+    assert main(["train", "multistyle", "--add-style", str(multi), "--styles", str(style_files[2]), "-o",
+                 str(grown), *common_flags(tmp_path, data_dir)]) == 0
+    assert load_model_file(grown).architecture["n_styles"] == 3
+
+
+@pytest.mark.parametrize("case", ["empty_data", "unknown_style", "unreadable_model", "wrong_kind", "bad_output"])
+def test_cli_train_errors_exit_2_with_one_line(case, tmp_path, data_dir, style_files, capsys):
+    flags = common_flags(tmp_path, data_dir)
+    if case == "empty_data":
+        (tmp_path / "empty").mkdir()
+        argv = ["train", "fast", "--style", str(style_files[0]), "-o", str(tmp_path / "m.safetensors"),
+                *flags, "--data", str(tmp_path / "empty")]
+        expected = "no training images"
+    elif case == "unknown_style":
+        argv = ["train", "fast", "--style", "starry_nigth", "-o", str(tmp_path / "m.safetensors"), *flags]
+        expected = "did you mean starry_night"
+    elif case == "unreadable_model":
+        bad = tmp_path / "bad.safetensors"
+        bad.write_bytes(b"garbage")
+        argv = ["train", "multistyle", "--add-style", str(bad), "--styles", str(style_files[0]), "-o",
+                str(tmp_path / "m.safetensors"), *flags]
+        expected = "not a readable model file"
+    elif case == "wrong_kind":
+        from painterly.io.model_file import save_model_file
+
+        fast = save_model_file(tmp_path / "fast.safetensors", "fast", {"x": torch.zeros(1)})
+        argv = ["train", "multistyle", "--add-style", str(fast), "--styles", str(style_files[0]), "-o",
+                str(tmp_path / "m.safetensors"), *flags]
+        expected = "expected 'multistyle'"
+    else:
+        argv = ["train", "fast", "--style", str(style_files[0]), "-o", str(tmp_path / "m.pt"), *flags]
+        expected = "must end in .safetensors"
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error:") and expected in err[0], err
+    assert not (tmp_path / "m.safetensors").exists()
