@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from .common import ArgumentParser, report_errors
 
 SUBCOMMANDS = ("demo", "optimize", "visualize", "gif", "evaluate", "styles", "info", "train", "tune", "video", "webcam",
-               "export", "stylize")
+               "export", "stylize", "serve", "reencode", "embeddings", "batch")
 
 
 def build_parser() -> ArgumentParser:

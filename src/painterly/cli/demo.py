@@ -1,8 +1,9 @@
 """``painterly demo``: the main job on built-in defaults, no arguments needed.
 
 Stylises a bundled sample photo (scikit-image's astronaut, a NASA public-domain photo) with a
-built-in style by a short coarse-to-fine optimisation, and writes the result, a GIF of the
-run and a side-by-side sheet.
+built-in style by a short optimisation, and writes the result, a GIF of the run, the photo
+through every installed feed-forward network (a fraction of a second each) and a contact
+sheet of all of them.
 """
 
 from __future__ import annotations
@@ -65,8 +66,29 @@ def run(args) -> int:
         save_image(tensor_to_pil(content), out / "content.png")
         save_image(stylised, out / "result.png")
         write_animation(list_frames(frames_dir) + [out / "result.png"], out / "optimization.gif", fps=15)
-    save_image(contact_sheet([(tensor_to_pil(content), "photo"), (stylised, f"optimize: {args.style}")],
-                             height=args.size), out / "sheet.png")
-    print(f"painterly demo: {result.iterations} optimisation steps in {result.seconds:.0f}s.\n"
-          f"Wrote result.png, optimization.gif and sheet.png to {out}")
+    panels = [(tensor_to_pil(content), "photo"), (stylised, f"optimize: {args.style}")]
+    written = ["result.png", "optimization.gif"]
+    for label, image in network_results(photo, args.size, cfg.device):
+        name = label.replace(": ", "_").replace(" ", "_") + ".png"
+        save_image(image, out / name)
+        panels.append((image, label))
+        written.append(name)
+    save_image(contact_sheet(panels, height=args.size), out / "sheet.png")
+    print(f"painterly demo: {result.iterations} optimisation steps in {result.seconds:.0f}s, "
+          f"{len(panels) - 2} feed-forward network(s).\nWrote {', '.join(written)} and sheet.png to {out}")
     return 0
+
+
+def network_results(photo, size: int, device: str):
+    """(label, image) for the photo through every installed network: each fast model, a blend
+    of the first two styles of each multi-style model, and the other kinds with their first style."""
+    from ..methods.feedforward import available_models
+    from ..methods.stylize import stylize
+
+    for model in available_models():
+        styles = list(model.styles)
+        if model.kind == "multistyle" and len(styles) >= 2:
+            style, label = {styles[0]: 0.5, styles[1]: 0.5}, f"multistyle: {styles[0]}+{styles[1]}"
+        else:
+            style, label = (styles[0] if styles else None), f"{model.kind}: {styles[0] if styles else model.name}"
+        yield label, stylize(photo, style=style, model=str(model.path), size=size, device=device)

@@ -1,19 +1,19 @@
-"""``painterly styles``: one built-in style a line, its name first."""
+"""``painterly styles``: one style a line, its name first, then title and artist, then the
+methods that can render it (``optimize`` and ``adain`` from stored statistics, ``fast`` and
+``multistyle`` from trained networks)."""
 
 from __future__ import annotations
 
 
 def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("styles", help="list the built-in styles")
+    p = subparsers.add_parser("styles", help="list the built-in styles and the methods for each")
+    p.add_argument("--model-dir", default=None, help="list the networks in this folder instead of the built-in ones")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from ..styles import StyleRegistry
+    from ..catalog import list_styles
 
-    registry = StyleRegistry()
-    for name in registry.names():
-        info = registry.info(name)
-        year = f" ({info.year})" if info.year else ""
-        print(f"{name}\t{info.title}{year}, {info.artist}\t[{', '.join(info.methods)}]")
+    for entry in list_styles(model_dir=args.model_dir):
+        print(f"{entry.name}\t{entry.label()}\t[{', '.join(entry.methods)}]")
     return 0

@@ -4,6 +4,8 @@ Each module in :data:`TRAINERS` exposes ``add_parser(subparsers)`` like a top-le
 The flags every trainer shares (iterations, batch size, checkpoints, run folder, ...) are added
 by :func:`add_trainer_arguments` with defaults taken from
 :class:`~painterly.train.loop.TrainerConfig`, and read back by :func:`trainer_config_from_args`.
+Under ``torchrun`` every process runs the command: :func:`training_device` gives each its GPU,
+and only rank 0 shows the progress bar and the final report.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import importlib
 import sys
 from pathlib import Path
 
+from ..train.distributed import local_device, world_from_env
 from ..train.loop import LR_SCHEDULES, TrainerConfig
-from .common import ArgumentParser, ProgressBar, add_device_argument, positive_int
+from .common import ArgumentParser, ProgressBar, add_device_argument, positive_int, resolve_device
 
-TRAINERS = ("train_fast", "train_multistyle", "train_adain")
+TRAINERS = ("train_fast", "train_multistyle", "train_adain", "train_adaptive")
 TRAINER_DEFAULTS = TrainerConfig(out_dir="")
 
 
@@ -33,7 +36,8 @@ def add_trainer_arguments(p, defaults: TrainerConfig = TRAINER_DEFAULTS) -> None
     """The shared training flags; defaults come from ``defaults``."""
     g = p.add_argument_group("training")
     g.add_argument("--iterations", type=positive_int, default=defaults.iterations, help="training steps")
-    g.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
+    g.add_argument("--batch-size", type=positive_int, default=defaults.batch_size,
+                   help="the global batch: split over the processes when run under torchrun")
     g.add_argument("--lr", type=float, default=defaults.lr, help="Adam learning rate")
     g.add_argument("--lr-schedule", choices=LR_SCHEDULES, default=defaults.lr_schedule)
     g.add_argument("--warmup", type=int, default=defaults.warmup, help="linear warm-up steps")
@@ -60,6 +64,18 @@ def run_dir_for(output: str | Path, run_dir: str | None) -> Path:
     return Path(run_dir) if run_dir else output.with_name(output.stem + "_run")
 
 
+def training_device(name: str) -> str:
+    """``--device`` for this process: under torchrun, ``cuda`` (or ``auto``) is GPU ``LOCAL_RANK``,
+    made the current device before anything touches CUDA (no stray contexts on GPU 0)."""
+    world = world_from_env()
+    device = local_device(resolve_device(name), world)
+    if world.distributed and device.type == "cuda":
+        import torch
+
+        torch.cuda.set_device(device)
+    return str(device)
+
+
 def trainer_config_from_args(args, device: str, out_dir: Path) -> TrainerConfig:
     return TrainerConfig(
         out_dir=str(out_dir), iterations=args.iterations, batch_size=args.batch_size, lr=args.lr,
@@ -73,7 +89,7 @@ class TrainBar:
     """A tqdm bar for :class:`~painterly.train.loop.TrainProgress` events (losses, images/s, ETA)."""
 
     def __init__(self, description: str, total: int, enabled: bool = True):
-        self.bar = ProgressBar(description, total, enabled).bar
+        self.bar = ProgressBar(description, total, enabled and world_from_env().main).bar
 
     def __call__(self, event) -> None:
         self.bar.total = event.total
@@ -88,5 +104,7 @@ class TrainBar:
 
 
 def report(result, output: Path) -> None:
+    if not world_from_env().main:
+        return
     print(f"wrote {output} ({result.steps} steps, {result.seconds:.0f}s, {result.stopped}; "
           f"loss {result.losses.get('total', float('nan')):.4g})", file=sys.stderr)

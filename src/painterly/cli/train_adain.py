@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..train.adain import AdainTrainConfig
 from ..train.loop import TrainerConfig
-from .common import non_negative_float, positive_int, resolve_device
+from .common import non_negative_float, positive_int
 
 DEFAULTS = AdainTrainConfig()
 # lr: the paper's 1e-4 (1e-3 stalls the content loss; 5e-4 plateaued in our CPU run)
@@ -51,14 +51,14 @@ def run(args) -> int:
     from ..errors import PainterlyError
     from ..train.adain import build_adain_training
     from ..train.loop import train
-    from .train import TrainBar, report, run_dir_for, trainer_config_from_args
+    from .train import TrainBar, report, run_dir_for, trainer_config_from_args, training_device
 
     output = Path(args.output)
     if output.suffix != ".safetensors":
         raise PainterlyError(f"{args.output}: the model file name must end in .safetensors")
     if not args.width > 0:
         raise PainterlyError(f"--width must be positive, not {args.width}")
-    device = resolve_device(args.device)
+    device = training_device(args.device)
     cfg = AdainTrainConfig(content_dir=args.content, styles_dir=args.styles, crop=args.crop,
                            content_size=args.content_size, style_size=args.style_size,
                            content_weight=args.content_weight, style_weight=args.style_weight,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..train.fast import FastTrainConfig
-from .common import non_negative_float, positive_int, resolve_device
-from .train import (TrainBar, add_trainer_arguments, report, run_dir_for, trainer_config_from_args)
+from .common import non_negative_float, positive_int
+from .train import TrainBar, add_trainer_arguments, report, run_dir_for, trainer_config_from_args, training_device
 
 DEFAULTS = FastTrainConfig()
 
@@ -89,7 +89,7 @@ def run(args) -> int:
     from ..train.loop import train
 
     output = check_output(args.output)
-    device = resolve_device(args.device)
+    device = training_device(args.device)
     cfg = FastTrainConfig(
         style=args.style, style_size=args.style_size, content_layers=tuple(args.content_layers),
         style_layers=tuple(args.style_layers) if args.style_layers else None, content_weight=args.content_weight,

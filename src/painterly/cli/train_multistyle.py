@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..train.multistyle import MultiStyleTrainConfig
-from .common import resolve_device
-from .train import TrainBar, add_trainer_arguments, report, run_dir_for, trainer_config_from_args
+from .train import TrainBar, add_trainer_arguments, report, run_dir_for, trainer_config_from_args, training_device
 from .train_fast import add_data_arguments, add_loss_arguments, check_output, prepare_data
 
 DEFAULTS = MultiStyleTrainConfig()
@@ -41,7 +40,7 @@ def run(args) -> int:
     from ..train.multistyle import build_multistyle_task
 
     output = check_output(args.output)
-    device = resolve_device(args.device)
+    device = training_device(args.device)
     if args.style_weight is not None:
         style_weights = (args.style_weight,) * len(expand_styles(args.styles))
     else:

@@ -50,6 +50,7 @@ LOADERS: Mapping[str, str] = {
     "fast": "painterly.methods.feedforward:load_transformer_stylizer",
     "multistyle": "painterly.methods.feedforward:load_transformer_stylizer",
     "adain": "painterly.methods.adain:load_adain_stylizer",
+    "adaptive": "painterly.methods.adaptive:load_adaptive_stylizer",
 }
 ONNX_LOADER = "painterly.methods.onnx_runtime:load_onnx_stylizer"  # for exported ``.onnx`` files
 MODEL_SUFFIX = ".safetensors"

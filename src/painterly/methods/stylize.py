@@ -38,7 +38,7 @@ from .feedforward import (PRECISIONS, TRANSFORMER_KINDS, Stylizer, available_mod
 
 log = logging.getLogger(__name__)
 
-METHODS = ("auto", "fast", "multistyle", "adain")
+METHODS = ("auto", "fast", "multistyle", "adain", "adaptive")
 
 
 @dataclass(frozen=True)
@@ -157,6 +157,11 @@ def choose_model(request: StyleRequest, method: str, model: str | None,
         raise StyleNotFoundError("a style is needed: a built-in style name or a style image")
     if any(not isinstance(key, str) for key in names):
         raise StyleNotFoundError("a style index needs a model (--model)")
+    if method == "adaptive":
+        holders = [m for m in available_models(model_dir) if m.kind == "adaptive" and set(names) <= set(m.styles)]
+        if len(names) == 1 and holders:
+            return "adaptive", str(holders[0].path)
+        raise StyleNotFoundError(f"no artist-level model holds {', '.join(map(repr, names))} (pass one with --model)")
     wanted = ("fast", "multistyle") if method == "auto" else (method,)
     for kind in wanted:
         holders = [m for m in _models_holding(names, model_dir) if m.kind == kind
@@ -259,7 +264,7 @@ def prepare(style=None, config: StylizeConfig = StylizeConfig()) -> Prepared:
             raise StyleNotFoundError(_no_model_message([n for n, _ in request.names], "auto", config.model_dir)
                                      + "; no AdaIN decoder is installed either") from None
         raise
-    if stylizer.kind in TRANSFORMER_KINDS and request.images:
+    if stylizer.kind in (*TRANSFORMER_KINDS, "adaptive") and request.images:
         raise StyleNotFoundError(f"a {stylizer.kind} model takes style names from its list "
                                  f"({', '.join(stylizer.style_names)}), not style images")
     arg = stylizer_style(stylizer, request)

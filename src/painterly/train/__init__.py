@@ -1,5 +1,6 @@
 """Training pipelines: the shared loop (:mod:`.loop`), photo batches (:mod:`.data`), per-style
-(:mod:`.fast`) and multi-style (:mod:`.multistyle`) networks, and loss-weight tuning (:mod:`.tune`).
+(:mod:`.fast`) and multi-style (:mod:`.multistyle`) networks, and loss-weight tuning (:mod:`.tune`);
+several processes under ``torchrun`` (DistributedDataParallel) in :mod:`.distributed`.
 
 Importing this package loads nothing heavy and has no side effects.
 """

@@ -176,6 +176,7 @@ class AdainTask:
             raise ValueError(f"encoder lacks layers {sorted(missing)}")
         self.decoder = decoder or AdainDecoder(AdainDecoderConfig(width=cfg.decoder_width))
         self.sample_styles = sample_styles
+        self.ddp: dict[str, torch.nn.Module] = {}   # DistributedDataParallel wrappers in a distributed run
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"decoder": self.decoder}
@@ -188,6 +189,10 @@ class AdainTask:
 
     def parameters(self) -> Iterable[torch.nn.Parameter]:
         return self.decoder.parameters()
+
+    def distribute(self, wrapped: dict[str, torch.nn.Module], world) -> None:
+        """Distributed runs: the losses run the decoder through its DistributedDataParallel wrapper."""
+        self.ddp = wrapped
 
     def to(self, device: torch.device | str) -> "AdainTask":
         self.encoder.to(device)
@@ -202,7 +207,7 @@ class AdainTask:
             style_feats = self.encoder(style)
             target = adain(content_feat, style_feats[ENCODER_LAYER])
             style_targets = {layer: calc_mean_std(style_feats[layer]) for layer in self.cfg.style_layers}
-        out_feats = self.encoder(self.decoder(target))
+        out_feats = self.encoder(self.ddp.get("decoder", self.decoder)(target))
         loss_c = content_loss(out_feats[ENCODER_LAYER], target)
         loss_s = sum(weight * mean_std_style_loss(out_feats, {layer: style_targets[layer]})
                      for layer, weight in zip(self.cfg.style_layers, self._layer_weights()))

@@ -4,7 +4,8 @@
 ``j = k * batch_size + i`` is photo ``perm_e[j mod N]`` of epoch ``e = j // N``, where
 ``perm_e`` is a permutation seeded by ``(seed, e)``, and its crop and flip come from a
 generator seeded by ``(seed, k, i)``. A resumed run therefore sees exactly the batches an
-uninterrupted one would, without saving any loader state.
+uninterrupted one would, without saving any loader state, and each process of a distributed
+run builds only its own samples of the same global batch (``batch_part``).
 
 Decoding a JPEG costs more than a small training step on a 2-core machine, so decoded photos
 are kept in memory downscaled (shorter side ``cache_scale`` x crop), in a bounded LRU cache,
@@ -141,8 +142,10 @@ class PhotoCache:
 class FolderBatches:
     """Deterministic batches of random crops from a list of photos (see the module docstring).
 
-    ``batch(step)`` -> ``{"content": B x 3 x crop x crop}`` in [0, 1]. With ``prefetch`` the
-    batch of ``step + 1`` is built on a background thread while ``step`` trains.
+    ``batch(step)`` -> ``{"content": B x 3 x crop x crop}`` in [0, 1]; ``batch_part(step, part)``
+    -> the samples at positions ``part`` (a slice of ``range(B)``) of the same batch. With
+    ``prefetch`` the same part of the batch of ``step + 1`` is built on a background thread
+    while ``step`` trains.
     """
 
     def __init__(self, paths: Sequence[str | os.PathLike], crop: int, batch_size: int, seed: int = 0,
@@ -185,19 +188,23 @@ class FolderBatches:
                 return image
         raise PainterlyError("none of the training images can be read")
 
-    def make_batch(self, step: int) -> dict[str, torch.Tensor]:
+    def make_batch(self, step: int, part: slice = slice(None)) -> dict[str, torch.Tensor]:
         crops = []
-        for i in range(self.batch_size):
+        for i in range(self.batch_size)[part]:
             rng = np.random.default_rng([self.seed, step, i])
             image = self._image_for(step * self.batch_size + i)
             crops.append(random_resized_crop(image, self.crop, rng, self.min_fraction))
         return {"content": torch.stack(crops)}
 
     def batch(self, step: int) -> dict[str, torch.Tensor]:
+        return self.batch_part(step, slice(None))
+
+    def batch_part(self, step: int, part: slice) -> dict[str, torch.Tensor]:
+        key = (step, part.start, part.stop, part.step)
         pending, self._pending = self._pending, None
-        result = pending[1].result() if pending is not None and pending[0] == step else self.make_batch(step)
+        result = pending[1].result() if pending is not None and pending[0] == key else self.make_batch(step, part)
         if self._pool is not None:
-            self._pending = (step + 1, self._pool.submit(self.make_batch, step + 1))
+            self._pending = ((step + 1, *key[1:]), self._pool.submit(self.make_batch, step + 1, part))
         return result
 
     def close(self) -> None:

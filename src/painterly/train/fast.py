@@ -190,6 +190,7 @@ class FastTask:
         self.vgg = features(tuple(dict.fromkeys(cfg.content_layers + layers))).to(self.device)
         self.content_vgg = features(cfg.content_layers).to(self.device)
         self.net = make_net(TransformerConfig(cfg.width, cfg.depth, 1, cfg.fast_variant), cfg.seed).to(self.device)
+        self.ddp: dict[str, nn.Module] = {}   # DistributedDataParallel wrappers in a distributed run
 
     # -- TrainTask
     def modules(self) -> dict[str, nn.Module]:
@@ -198,8 +199,12 @@ class FastTask:
     def parameters(self):
         return self.net.parameters()
 
+    def distribute(self, wrapped: dict[str, nn.Module], world) -> None:
+        """Distributed runs: the losses run ``net`` through its DistributedDataParallel wrapper."""
+        self.ddp = wrapped
+
     def terms(self, photos: torch.Tensor) -> dict[str, torch.Tensor]:
-        outputs = self.net(photos)
+        outputs = self.ddp.get("net", self.net)(photos)
         with torch.no_grad():
             photo_feats = self.content_vgg(photos)
         return perceptual_terms(outputs, photos, self.vgg(outputs), photo_feats, self.grams, self.cfg.content_layers)

@@ -5,6 +5,8 @@ how to export the model) and a :class:`BatchSource`; :func:`train` does the rest
 warm-up and a learning-rate schedule, gradient clipping, checkpoints that resume exactly,
 sample sheets and a GIF of them, TensorBoard scalars, progress callbacks, a time budget,
 bf16 autocast and channels_last on CUDA, and the final export with training metadata.
+Under ``torchrun`` it trains in several processes with DistributedDataParallel
+(:mod:`.distributed`): each process takes its part of the global batch, rank 0 writes.
 
 Run folder layout (``TrainerConfig.out_dir``)::
 
@@ -37,6 +39,8 @@ import torch
 from torch import nn
 
 from ..errors import PainterlyError
+from . import distributed
+from .distributed import World
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +108,11 @@ class TrainTask(Protocol):
 
 
 class BatchSource(Protocol):
-    """``batch(step)`` depends only on the source's seed and ``step``."""
+    """``batch(step)`` depends only on the source's seed and ``step``.
+
+    Optional: ``batch_part(step, part)`` builds only the samples at positions ``part`` (a slice)
+    of that batch, so that each process of a distributed run builds only its own.
+    """
 
     def batch(self, step: int) -> dict[str, torch.Tensor]: ...
 
@@ -291,10 +299,10 @@ class _TensorBoard:
 class _Run:
     """State of one call of :func:`train` (kept out of module globals)."""
 
-    def __init__(self, task: TrainTask, cfg: TrainerConfig, validation: torch.Tensor | None):
-        self.task, self.cfg = task, cfg
+    def __init__(self, task: TrainTask, cfg: TrainerConfig, validation: torch.Tensor | None, world: World = World()):
+        self.task, self.cfg, self.world = task, cfg, world
         self.out = Path(cfg.out_dir)
-        self.device = torch.device(cfg.device)
+        self.device = distributed.local_device(cfg.device, world)
         self.cuda = self.device.type == "cuda"
         self.amp = self.cuda and cfg.mixed_precision
         self.modules = task.modules()
@@ -342,8 +350,10 @@ class _Run:
         self.samples = [Path(p) for p in state.get("samples", []) if Path(p).is_file()]
         logger.info("resumed from %s at step %d", path, self.step)
 
-    def checkpoint(self) -> Path:
+    def checkpoint(self) -> Path | None:
         self.saved_at = self.step
+        if not self.world.main:  # every process holds the same state: rank 0 writes it
+            return None
         return save_checkpoint(self.out / "checkpoints", self.step, self.state(), self.cfg.keep_checkpoints)
 
     # -- timing
@@ -355,7 +365,7 @@ class _Run:
 
     # -- samples
     def write_sample(self, tb: _TensorBoard) -> Path | None:
-        if self.validation is None:
+        if self.validation is None or not self.world.main:
             return None
         from ..io.image import save_image
 
@@ -414,25 +424,43 @@ def train(task: TrainTask, batches: BatchSource, cfg: TrainerConfig, validation:
     ``samples/``. The model is exported with ``task.export`` to ``export_path`` (default
     ``out_dir/model.safetensors``) with the training metadata; ``task_config`` (the method's
     resolved config) is written into config.json and the metadata.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1) every process calls this with the same arguments
+    (the task built on :func:`painterly.train.distributed.local_device`): it joins the process
+    group unless the caller has (:func:`painterly.train.distributed.init`), trains its part of
+    each global batch of ``cfg.batch_size`` with the task's trained modules in
+    DistributedDataParallel (the task must have ``distribute``, see docs/dev/trainer-api.md),
+    and only rank 0 writes config.json, checkpoints, samples, TensorBoard logs and the model,
+    and calls ``callbacks``.
     """
     cfg.validate()
+    world = distributed.world_from_env()
+    if world.distributed:
+        distributed.shard(cfg.batch_size, world)  # a batch size that does not split is an error before any work
+        if not hasattr(task, "distribute"):
+            raise PainterlyError(f"the {task.kind!r} trainer cannot train in several processes (no distribute())")
+        distributed.init(world, distributed.local_device(cfg.device, world))
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if not cfg.resume:
         seed_everything(cfg.seed)
-    run = _Run(task, cfg, validation)
+    run = _Run(task, cfg, validation, world)
     if cfg.resume:
         found = checkpoint_paths(out / "checkpoints")
         if found:
-            run.restore(found[-1])
+            run.restore(found[-1])  # on every process: all hold the same state
         else:
             logger.warning("--resume: no checkpoint in %s, starting from step 0", out / "checkpoints")
             seed_everything(cfg.seed)
-    _write_config(out, cfg, task_config)
-    tb = _TensorBoard(out / "tb", cfg.tensorboard)
+        distributed.check_same_step(run.step, world)
+    if world.distributed:
+        task.distribute(distributed.wrap(run.modules, run.params, run.device), world)
+    if world.main:
+        _write_config(out, cfg, task_config)
+    tb = _TensorBoard(out / "tb", cfg.tensorboard and world.main)
     run.start_clock()
     try:
-        stopped = _loop(run, batches, tb, callbacks)
+        stopped = _loop(run, batches, tb, callbacks if world.main else ())
     except KeyboardInterrupt:  # Ctrl-C (or a callback) stops the run resumably
         if run.saved_at != run.step and run.step > 0:
             run.checkpoint()
@@ -441,10 +469,16 @@ def train(task: TrainTask, batches: BatchSource, cfg: TrainerConfig, validation:
         tb.close()
     seconds = run.seconds_before + run.elapsed()
     gif = _write_gif(run.samples, out / "samples.gif") if cfg.sample_gif and len(run.samples) > 1 else None
+    hardware = hardware_info(run.device)
+    if world.distributed:
+        hardware["processes"] = str(world.size)
     meta = {"training": {"trainer": asdict(cfg), "task": task_config or {}, "steps": run.step,
                          "seconds": round(seconds, 1), "stopped": stopped, "final_losses": run.last_losses,
-                         "hardware": hardware_info(run.device)}}
-    model_path = task.export(Path(export_path) if export_path else out / "model.safetensors", meta)
+                         "hardware": hardware}}
+    model_path = Path(export_path) if export_path else out / "model.safetensors"
+    if world.main:
+        model_path = task.export(model_path, meta)
+    distributed.barrier(world)  # the model file exists when train() returns, on every process
     logger.info("trained %d steps in %.0f s (%s); model: %s", run.step, seconds, stopped, model_path)
     return TrainResult(run.step, seconds, run.last_losses, model_path, stopped, run.history, run.samples, gif)
 
@@ -454,18 +488,18 @@ def _loop(run: _Run, batches: BatchSource, tb: _TensorBoard, callbacks: Sequence
     cfg, stopped, images = run.cfg, "done", 0
     if run.step == 0:
         run.write_sample(tb)
-    while run.step < cfg.iterations:
-        if cfg.max_seconds is not None and run.elapsed() >= cfg.max_seconds:
+    while run.step < cfg.iterations:  # every process takes the same steps: rank 0 decides on the time limit
+        if cfg.max_seconds is not None and distributed.rank0_decides(run.elapsed() >= cfg.max_seconds, run.world):
             stopped = "time limit"
             break
-        batch = batches.batch(run.step)
+        batch = distributed.local_batch(batches, run.step, run.world, cfg.batch_size)
         lr = run.optimizer.param_groups[0]["lr"]
         losses = run.train_step(batch)
-        images += next(iter(batch.values())).shape[0]
+        images += next(iter(batch.values())).shape[0] * run.world.size
         step, elapsed = run.step, run.elapsed()
         speed = images / max(elapsed, 1e-9)
         if step % cfg.log_every == 0 or step == cfg.iterations or step == 1:
-            run.last_losses = {k: float(v.detach()) for k, v in losses.items()}
+            run.last_losses = distributed.mean_losses(losses, run.world)  # of the global batch
             run.history.append({"step": step, **run.last_losses})
             tb.scalars({**{f"loss/{k}": v for k, v in run.last_losses.items()}, "lr": lr,
                         "images_per_second": speed}, step)

@@ -32,6 +32,7 @@ from ..io.model_file import ModelFileError, load_model_file, save_model_file
 from ..losses import content_loss, default_style_layer_weight, gram, tv_loss
 from ..nets.transformer import TransformerConfig, TransformerNet
 from ..styles import StyleRegistry
+from .distributed import World, shard
 from .fast import (DEFAULT_CONTENT_LAYERS, FeaturesFactory, calibrated_weights, load_style_target, make_net,
                    style_layers_for, BUILTIN_STYLE_LAYERS, is_builtin_name)
 
@@ -162,6 +163,8 @@ class MultiStyleTask:
         self.content_vgg = features(self.cfg.content_layers).to(self.device)
         self.new_indices = list(range(self.first_new, self.first_new + len(cfg.styles)))
         self.base_style_weights = list(base_meta.get("training", {}).get("task", {}).get("style_weights") or [])
+        self.ddp: dict[str, nn.Module] = {}   # DistributedDataParallel wrappers in a distributed run
+        self.world = World()
 
     # -- TrainTask
     def modules(self) -> dict[str, nn.Module]:
@@ -170,9 +173,14 @@ class MultiStyleTask:
     def parameters(self):
         return self.net.norm_parameters() if self.first_new else self.net.parameters()
 
+    def distribute(self, wrapped: dict[str, nn.Module], world: World) -> None:
+        """Distributed runs: the losses run ``net`` through its DistributedDataParallel wrapper, and
+        each process takes the styles of its own samples of the global batch."""
+        self.ddp, self.world = wrapped, world
+
     def terms(self, photos: torch.Tensor, styles: Sequence[int]) -> dict[str, torch.Tensor]:
         """Per-sample unweighted losses for ``styles`` (network indices of new styles)."""
-        outputs = self.net(photos, self._one_hot(styles))
+        outputs = self.ddp.get("net", self.net)(photos, self._one_hot(styles))
         with torch.no_grad():
             photo_feats = self.content_vgg(photos)
         out_feats = self.vgg(outputs)
@@ -187,7 +195,8 @@ class MultiStyleTask:
 
     def losses(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         photos = batch["content"]
-        styles = styles_for_step(step, photos.shape[0], self.new_indices, self.cfg.seed)
+        size = photos.shape[0] * self.world.size   # the global batch; this process has its part
+        styles = styles_for_step(step, size, self.new_indices, self.cfg.seed)[shard(size, self.world)]
         terms = self.terms(photos, styles)
         weights = torch.tensor([self.cfg.style_weights[s - self.first_new] for s in styles], device=photos.device)
         weighted = {"content": self.cfg.content_weight * terms["content"],

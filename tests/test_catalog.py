@@ -1,0 +1,45 @@
+"""The style catalogue: statistics styles and trained networks merged, methods per style."""
+
+from __future__ import annotations
+
+import pytest
+
+from painterly.catalog import CatalogEntry, find_style, list_styles, method_status
+from painterly.cli import main
+from painterly.errors import StyleNotFoundError
+from painterly.styles import StyleRegistry
+
+
+def test_catalogue_merges_statistics_and_networks():
+    entries = {e.name: e for e in list_styles()}
+    for name in StyleRegistry().names():
+        assert "optimize" in entries[name].methods
+    assert entries["wheat_field"].methods == ("fast",)
+    assert entries["wheat_field"].artist == "Vincent van Gogh"
+    assert list(entries) == sorted(entries)
+
+
+def test_find_style_suggests_close_names():
+    entries = list_styles()
+    assert find_style("great_wave", entries).title.startswith("The Great Wave")
+    with pytest.raises(StyleNotFoundError, match="did you mean starry_night"):
+        find_style("stary_night", entries)
+
+
+def test_method_status_says_why():
+    status = method_status()
+    assert status["optimize"] is None and status["fast"] is None
+    assert all(reason is None or isinstance(reason, str) and reason for reason in status.values())
+
+
+def test_label():
+    assert CatalogEntry("x", "Title", "Artist", "1900").label() == "Title (1900), Artist"
+    assert CatalogEntry("x", "Title (1900)", "Artist", "1900").label() == "Title (1900), Artist"
+
+
+def test_styles_command_lists_networks_too(capsys):
+    assert main(["styles"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [line.split("\t")[0] for line in lines]
+    assert "wheat_field" in names and "starry_night" in names
+    assert lines[names.index("wheat_field")].endswith("[fast]")
