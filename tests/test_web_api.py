@@ -299,3 +299,19 @@ def test_data_dir_is_created(tmp_path):
     config = ServeConfig(data_dir=tmp_path / "new" / "dir")
     create_app(config)
     assert Path(tmp_path / "new" / "dir" / "jobs.sqlite").is_file()
+
+
+def test_webcam_frame_endpoint(client):
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (120, 160, 3), dtype=np.uint8)).save(buffer, "JPEG")
+    response = client.post("/api/frame", files={"frame": ("f.jpg", buffer.getvalue(), "image/jpeg")},
+                           data={"style": "wheat_field"})
+    assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(response.content)).size == (160, 120)
+    response = client.post("/api/frame", files={"frame": ("f.jpg", buffer.getvalue(), "image/jpeg")},
+                           data={"style": "starry_night"})
+    assert response.status_code == 422 and "no fast network" in response.json()["detail"]
+    response = client.post("/api/frame", files={"frame": ("f.jpg", b"nope", "image/jpeg")},
+                           data={"style": "wheat_field"})
+    assert response.status_code == 422 and "frame: not a readable image" in response.json()["detail"]
+    assert client.post("/api/frame", data={"style": "wheat_field"}).status_code == 422
