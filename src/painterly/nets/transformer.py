@@ -20,7 +20,10 @@ at full resolution, where thin convolutions are memory-bound on CPUs: a 2x2 pixe
 ``2 * width``; ``depth`` residual blocks of ``2 * width`` channels at 1/4 size; nearest 2x
 upsampling and a 3x3 conv back to ``width`` at 1/2 size; a 3x3 conv to 12 channels and a 2x2
 pixel-shuffle to RGB (initialised ICNR-style, every 2x2 group alike, so it starts without
-checkerboard). ``width=32, depth=3`` has 64-channel residual blocks like ``width=16`` and
+checkerboard), then one 3x3 conv from RGB to RGB at full size (81 multiply-adds a pixel,
+initialised to the identity) that gives training a way to smooth the period-2 pattern the
+four sub-pixel channels drift into (a 900-step CPU run still shows a faint diagonal hatching:
+benchmarks/README.md). ``width=32, depth=3`` has 64-channel residual blocks like ``width=16`` and
 runs about 3.5x faster on a CPU at 512 px.
 
 With ``n_styles > 1`` every instance norm becomes a :class:`ConditionalInstanceNorm2d`:
@@ -141,6 +144,16 @@ def _icnr_(conv: nn.Conv2d, scale: int = 2) -> None:
             conv.bias.copy_(conv.bias[::scale**2].repeat_interleave(scale**2))
 
 
+def _identity_(conv: nn.Conv2d) -> None:
+    """A square conv that starts as the identity (centre tap 1 on its own channel, zero bias)."""
+    with torch.no_grad():
+        conv.weight.zero_()
+        for c in range(conv.out_channels):
+            conv.weight[c, c, conv.kernel_size[0] // 2, conv.kernel_size[1] // 2] = 1.0
+        if conv.bias is not None:
+            conv.bias.zero_()
+
+
 class TransformerNet(nn.Module):
     """The 3-5-3 residual image transformation network; images in and out in [0, 1], NCHW.
 
@@ -158,6 +171,8 @@ class TransformerNet(nn.Module):
             self.up = nn.ModuleList([_ConvNorm(2 * w, w, 3, upsample=2, n_styles=n)])
             self.out = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(w, 12, 3))
             _icnr_(self.out[1])
+            self.post = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(3, 3, 3))
+            _identity_(self.post[1])
             return
         self.down = nn.ModuleList([_ConvNorm(3, w, 9, n_styles=n), _ConvNorm(w, 2 * w, 3, 2, n_styles=n),
                                    _ConvNorm(2 * w, 4 * w, 3, 2, n_styles=n)])
@@ -202,7 +217,7 @@ class TransformerNet(nn.Module):
             y = layer(y, weights)
         y = self.out(y)
         if self.config.fast_variant:
-            y = F.pixel_shuffle(y, 2)
+            y = self.post(F.pixel_shuffle(y, 2))
         return torch.sigmoid(y)[..., :h, :w]
 
     def add_styles(self, count: int) -> "TransformerNet":
