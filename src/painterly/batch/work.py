@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,17 +109,9 @@ def encode(pixels: np.ndarray, suffix: str) -> bytes:
 
 def write_atomic(data: bytes, target: Path, tmp_dir: str | os.PathLike) -> None:
     """Write ``data`` to ``target`` through a temporary file in ``tmp_dir`` and a rename."""
-    from ..io.atomic import publish
+    from ..io.image import atomic_write_bytes
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f"{target.name}.", suffix=".part", dir=tmp_dir)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        publish(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(target, data, tmp_dir)
 
 
 def save_output(pixels: np.ndarray, output: str, spec: WorkerSpec) -> tuple[str, int]:

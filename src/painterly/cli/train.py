@@ -108,3 +108,24 @@ def report(result, output: Path) -> None:
         return
     print(f"wrote {output} ({result.steps} steps, {result.seconds:.0f}s, {result.stopped}; "
           f"loss {result.losses.get('total', float('nan')):.4g})", file=sys.stderr)
+
+
+def run_training(label: str, make_task, batches, tcfg, validation, output, quiet: bool,
+                 task_config=None) -> int:
+    """The end every ``painterly train`` command shares: a progress bar, ``make_task()`` (built
+    inside, so a failing calibration still closes the bar and the batch source), the loop, the
+    report. ``task_config`` defaults to the task's own ``config_dict()``."""
+    from ..train.loop import train
+
+    bar = TrainBar(label, tcfg.iterations, enabled=not quiet)
+    try:
+        task = make_task()
+        config = task_config if task_config is not None else task.config_dict()
+        result = train(task, batches, tcfg, validation, [bar], export_path=output, task_config=config)
+    finally:
+        bar.close()
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()
+    report(result, output)
+    return 0

@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..errors import PainterlyError
 from ..train.adaptive import AdaptiveTrainConfig
 from .common import non_negative_float, positive_int
-from .train import TrainBar, add_trainer_arguments, report, run_dir_for, trainer_config_from_args, training_device
+from .train import add_trainer_arguments, run_dir_for, run_training, trainer_config_from_args, training_device
 from .train_fast import check_output
 
 DEFAULTS = AdaptiveTrainConfig()
@@ -55,7 +55,6 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from ..train.adaptive import AdaptiveTask, ArtBatches
     from ..train.data import find_images, load_photos, split_holdout
-    from ..train.loop import train
 
     output = check_output(args.output)
     device = training_device(args.device)
@@ -78,12 +77,5 @@ def run(args) -> int:
         photos, held_out = split_holdout(photos, min(args.holdout, len(photos) - 1), args.seed)
     validation = load_photos(held_out, args.sample_size or cfg.crop) if held_out else None
     batches = ArtBatches(photos, artworks, cfg.crop, args.batch_size, args.seed, cfg.art_scale)
-    bar = TrainBar("train adaptive", tcfg.iterations, enabled=not args.quiet)
-    try:
-        task = AdaptiveTask(cfg, device)
-        result = train(task, batches, tcfg, validation, [bar], export_path=output, task_config=task.config_dict())
-    finally:
-        bar.close()
-        batches.close()
-    report(result, output)
-    return 0
+    return run_training("train adaptive", lambda: AdaptiveTask(cfg, device), batches, tcfg, validation, output,
+                        args.quiet)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..train.fast import FastTrainConfig
 from .common import non_negative_float, positive_int
-from .train import TrainBar, add_trainer_arguments, report, run_dir_for, trainer_config_from_args, training_device
+from .train import add_trainer_arguments, run_dir_for, run_training, trainer_config_from_args, training_device
 
 DEFAULTS = FastTrainConfig()
 
@@ -86,7 +86,6 @@ def prepare_data(args, crop: int):
 
 def run(args) -> int:
     from ..train.fast import build_fast_task
-    from ..train.loop import train
 
     output = check_output(args.output)
     device = training_device(args.device)
@@ -98,12 +97,5 @@ def run(args) -> int:
         name=args.name, title=args.title, artist=args.artist).validate()
     tcfg = trainer_config_from_args(args, device, run_dir_for(output, args.run_dir))
     batches, validation = prepare_data(args, cfg.crop)
-    bar = TrainBar("train fast", tcfg.iterations, enabled=not args.quiet)
-    try:
-        task = build_fast_task(cfg, batches, device)
-        result = train(task, batches, tcfg, validation, [bar], export_path=output, task_config=task.config_dict())
-    finally:
-        bar.close()
-        batches.close()
-    report(result, output)
-    return 0
+    return run_training("train fast", lambda: build_fast_task(cfg, batches, device), batches, tcfg, validation,
+                        output, args.quiet)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..train.multistyle import MultiStyleTrainConfig
-from .train import TrainBar, add_trainer_arguments, report, run_dir_for, trainer_config_from_args, training_device
+from .train import add_trainer_arguments, run_dir_for, run_training, trainer_config_from_args, training_device
 from .train_fast import add_data_arguments, add_loss_arguments, check_output, prepare_data
 
 DEFAULTS = MultiStyleTrainConfig()
@@ -36,7 +36,6 @@ def expand_styles(items: list[str]) -> tuple[str, ...]:
 
 
 def run(args) -> int:
-    from ..train.loop import train
     from ..train.multistyle import build_multistyle_task
 
     output = check_output(args.output)
@@ -53,12 +52,5 @@ def run(args) -> int:
         seed=args.seed).validate()
     tcfg = trainer_config_from_args(args, device, run_dir_for(output, args.run_dir))
     batches, validation = prepare_data(args, cfg.crop)
-    bar = TrainBar("train multistyle", tcfg.iterations, enabled=not args.quiet)
-    try:
-        task = build_multistyle_task(cfg, batches, device)
-        result = train(task, batches, tcfg, validation, [bar], export_path=output, task_config=task.config_dict())
-    finally:
-        bar.close()
-        batches.close()
-    report(result, output)
-    return 0
+    return run_training("train multistyle", lambda: build_multistyle_task(cfg, batches, device), batches, tcfg,
+                        validation, output, args.quiet)

@@ -146,11 +146,12 @@ def load_image(image: ImageLike, size: int | None = None, max_pixels: int = DEFA
     return pil_to_tensor(resize_to(as_pil(image, max_pixels), size))
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write bytes to ``path`` via a temporary file in the same folder and a rename."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, tmp_dir: str | os.PathLike | None = None) -> Path:
+    """Write bytes to ``path`` via a temporary file (in ``tmp_dir``, default the same folder; it
+    must be on the same file system) and a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=tmp_dir or path.parent)
     try:
         with os.fdopen(handle, "wb") as file:
             file.write(data)
