@@ -267,7 +267,7 @@ def test_find_images_recursive_and_empty_folder_is_an_error(tmp_path):
 
 
 def test_batches_are_deterministic_per_step_and_skip_bad_files(tmp_path, caplog):
-    paths = write_photos(tmp_path / "data", 5)
+    write_photos(tmp_path / "data", 5)
     (tmp_path / "data" / "broken.jpg").write_text("not an image")
     files = find_images(tmp_path / "data")
     with caplog.at_level(logging.WARNING):

@@ -13,6 +13,9 @@ Normalisations (chosen so losses do not change with image size):
   of channel standard deviations (Huang & Belongie 2017, with MSE as in their code).
 * ``tv_loss``: mean squared difference between neighbouring pixels, horizontally plus
   vertically.
+* ``gaussian_kl``: KL(N(mu, diag(exp(logvar))) || N(0, I)) in closed form,
+  -1/2 sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j)), summed over latent dimensions and
+  averaged over the batch (Kingma & Welling 2014, appendix B).
 """
 
 from __future__ import annotations
@@ -77,6 +80,12 @@ def calc_mean_std(features: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tens
     return mean.view(n, c, 1, 1), (var + eps).sqrt().view(n, c, 1, 1)
 
 
+# Per-layer factors for mean/std losses on the raw Caffe VGG19, whose activations grow from ~30
+# at relu1_1 to ~700 at relu4_1: they equalise the layers' typical loss on photo/painting pairs
+# (measured for the AdaIN trainer), so colour and fine texture count as much as relu4_1.
+MEAN_STD_LAYER_FACTORS = {"relu1_1": 400.0, "relu2_1": 20.0, "relu3_1": 10.0, "relu4_1": 1.0, "relu5_1": 40.0}
+
+
 def mean_std_style_loss(features: Mapping[str, torch.Tensor],
                         targets: Mapping[str, tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
     """Sum over layers of MSE(channel means) + MSE(channel standard deviations)."""
@@ -95,6 +104,11 @@ def tv_loss(images: torch.Tensor) -> torch.Tensor:
     dx = images[..., :, 1:] - images[..., :, :-1]
     dy = images[..., 1:, :] - images[..., :-1, :]
     return dx.pow(2).mean() + dy.pow(2).mean()
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL divergence of N(mu, exp(logvar)) from N(0, I): summed over dims, mean over the batch (N x D)."""
+    return (-0.5 * (1.0 + logvar - mu.pow(2) - logvar.exp())).sum(dim=-1).mean()
 
 
 class ContentLoss(nn.Module):

@@ -229,3 +229,13 @@ def stats_for_layers(stats: StyleStats, layers: Sequence[str]) -> Mapping[str, t
         raise StyleNotFoundError(f"built-in style statistics have no layer(s) {', '.join(missing)}; "
                                  f"stored layers: {', '.join(stats.grams)} (use the painting file for others)")
     return {layer: stats.grams[layer] for layer in layers}
+
+
+def stats_mean_std(stats: StyleStats, layers: Sequence[str]) -> Mapping[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The channel (mean, std) of ``stats`` at ``layers``; a clear error if one was not stored."""
+    missing = [layer for layer in layers if layer not in stats.means or layer not in stats.stds]
+    if missing:
+        raise StyleNotFoundError(f"the style's statistics have no layer(s) {', '.join(missing)}; "
+                                 f"stored layers: {', '.join(stats.means)} (choose --style-layers among them)")
+    return {layer: (stats.means[layer], stats.stds[layer]) for layer in layers}
+

@@ -126,7 +126,7 @@ def feather_weights(spans: Sequence[tuple[int, int]], overlap: int) -> list[torc
     """
     weights = [torch.ones(b - a, dtype=torch.float64) for a, b in spans]
     for k in range(len(spans) - 1):
-        (a0, b0), (a1, b1) = spans[k], spans[k + 1]
+        (a0, b0), (a1, _) = spans[k], spans[k + 1]
         width = max(0, min(overlap, b0 - a1))
         start = (a1 + b0 - width) // 2          # ramp over [start, start + width), inside the overlap
         falling, rising = weights[k], weights[k + 1]

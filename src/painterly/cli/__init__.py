@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from .common import ArgumentParser, report_errors
 
 SUBCOMMANDS = ("demo", "optimize", "visualize", "gif", "evaluate", "styles", "info", "train", "tune", "video", "webcam",
-               "export", "stylize", "serve", "reencode", "embeddings", "batch")
+               "export", "stylize", "serve", "reencode", "embeddings", "batch", "vae_interpolate", "style_path", "styles_map")
 
 
 def build_parser() -> ArgumentParser:

@@ -82,10 +82,12 @@ def run(args) -> int:
 def network_results(photo, size: int, device: str):
     """(label, image) for the photo through every installed network: each fast model, a blend
     of the first two styles of each multi-style model, and the other kinds with their first style."""
-    from ..methods.feedforward import available_models
+    from ..methods.feedforward import LOADERS, available_models
     from ..methods.stylize import stylize
 
     for model in available_models():
+        if model.kind not in LOADERS:   # e.g. the style-space VAEs: not stylizers
+            continue
         styles = list(model.styles)
         if model.kind == "multistyle" and len(styles) >= 2:
             style, label = {styles[0]: 0.5, styles[1]: 0.5}, f"multistyle: {styles[0]}+{styles[1]}"

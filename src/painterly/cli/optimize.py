@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..methods.optimize import INITS, OptimizeConfig
+from ..methods.optimize import INITS, STYLE_LOSSES, OptimizeConfig
 from .common import (ProgressBar, add_device_argument, ensure_new_output, non_negative_float, positive_int,
                      resolve_device)
 
@@ -22,7 +22,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("content", help="content photo")
     p.add_argument("-o", "--output", required=True, help="result image (.png, .jpg, .webp)")
     p.add_argument("--style", action="append", required=True, metavar="NAME|IMAGE[:WEIGHT]",
-                   help="built-in style name or style image, optionally :weight; repeat to blend styles")
+                   help="built-in style name or style image, optionally :weight; repeat to blend styles; "
+                        "or a point of the style space: vae:NAME, vae:A..B@T, vae:random (with --seed)")
     p.add_argument("--size", type=positive_int, default=DEFAULTS.size, help="longer side of the result in px")
     p.add_argument("--iterations", type=int, default=DEFAULTS.iterations, help="optimiser steps at the final scale")
     p.add_argument("--coarse-iterations", type=int, default=None,
@@ -38,12 +39,19 @@ def add_parser(subparsers) -> None:
                    help="start from the content, noise, the style image or an image file")
     p.add_argument("--content-layers", nargs="+", default=list(DEFAULTS.content_layers), metavar="L",
                    help="VGG19 layers for content (names like relu4_2, or 0-4 for relu1_1..relu5_1)")
-    p.add_argument("--style-layers", nargs="+", default=list(DEFAULTS.style_layers), metavar="L",
-                   help="VGG19 layers for style")
+    p.add_argument("--style-layers", nargs="+", default=None, metavar="L",
+                   help=f"VGG19 layers for style (default {' '.join(DEFAULTS.style_layers)}; for vae: styles "
+                        f"relu1_1 relu2_1 relu3_1 relu4_1, the layers the style space holds)")
     p.add_argument("--style-layer-weights", nargs="+", type=float, default=None, metavar="W",
                    help="one weight per style layer (default 1e3/C^2 each)")
     p.add_argument("--content-weight", type=non_negative_float, default=DEFAULTS.content_weight, help="alpha")
-    p.add_argument("--style-weight", type=non_negative_float, default=DEFAULTS.style_weight, help="beta")
+    p.add_argument("--style-weight", type=non_negative_float, default=None,
+                   help="beta (default 1e-6 with the Gram loss, 10 with the mean/std loss)")
+    p.add_argument("--style-vae", default=None, metavar="PATH",
+                   help="style-vae model for vae: styles (default: the built-in one)")
+    p.add_argument("--style-loss", choices=STYLE_LOSSES, default=None,
+                   help="gram (Gatys, the default) or meanstd (channel mean/std, Huang & Belongie; the "
+                        "default for vae: styles, which carry no Gram matrices)")
     p.add_argument("--tv-weight", type=non_negative_float, default=DEFAULTS.tv_weight, help="gamma")
     p.add_argument("--style-scale", type=float, default=DEFAULTS.style_scale,
                    help="style image size relative to the result (bigger = larger brush strokes)")
@@ -67,11 +75,29 @@ def config_from_args(args, device: str) -> OptimizeConfig:
     return OptimizeConfig(
         size=args.size, iterations=args.iterations, coarse_iterations=args.coarse_iterations, scales=args.scales,
         time_limit=args.time_limit, optimizer=args.optimizer, lr=args.lr, max_step=args.max_step, init=args.init,
-        content_layers=tuple(args.content_layers), style_layers=tuple(args.style_layers),
+        content_layers=tuple(args.content_layers), style_layers=default_style_layers(args),
         style_layer_weights=tuple(args.style_layer_weights) if args.style_layer_weights else None,
-        content_weight=args.content_weight, style_weight=args.style_weight, tv_weight=args.tv_weight,
+        content_weight=args.content_weight, style_weight=args.style_weight,
+        style_loss=args.style_loss or default_style_loss(args.style),
+        tv_weight=args.tv_weight,
         style_scale=args.style_scale, preserve_color=args.preserve_color, pooling=args.pooling, seed=args.seed,
         device=device, max_pixels=args.max_pixels).validate()
+
+
+def default_style_layers(args) -> tuple[str, ...]:
+    """--style-layers, else the style space's layers for vae: styles, else the Gatys layers."""
+    if args.style_layers:
+        return tuple(args.style_layers)
+    if any(str(s).startswith("vae:") for s in args.style):
+        from ..stylespace.vectors import VECTOR_LAYERS
+
+        return VECTOR_LAYERS
+    return tuple(DEFAULTS.style_layers)
+
+
+def default_style_loss(styles) -> str:
+    """meanstd when a style is a point of the style space (vae:...), which has no Gram matrices; else gram."""
+    return "meanstd" if any(str(s).startswith("vae:") for s in styles) else "gram"
 
 
 def run(args) -> int:
@@ -80,7 +106,7 @@ def run(args) -> int:
     from ..io.image import load_image, save_image
     from ..methods.optimize import check_scale_sizes, load_styles, run_optimization
 
-    inputs = [args.content] + [s.split(":")[0] for s in args.style] + ([args.init] if args.init not in INITS else [])
+    inputs = [args.content] + [s.split(":")[0] for s in args.style if not s.startswith("vae:")] + ([args.init] if args.init not in INITS else [])
     output = ensure_new_output(args.output, inputs)
     cfg = config_from_args(args, resolve_device(args.device))
     if args.init not in INITS and not Path(args.init).is_file():
@@ -92,7 +118,12 @@ def run(args) -> int:
             raise PainterlyError(f"--fps must be positive, got {args.fps}")
     content = load_image(args.content, max_pixels=cfg.max_pixels)
     check_scale_sizes(cfg, *content.shape[-2:])
-    styles = load_styles(args.style, max_pixels=cfg.max_pixels)
+    space = None
+    if any(s.startswith("vae:") for s in args.style):
+        from ..stylespace.space import load_style_space
+
+        space = load_style_space(args.style_vae)
+    styles = load_styles(args.style, max_pixels=cfg.max_pixels, seed=cfg.seed, style_space=space)
 
     total = cfg.iterations + (cfg.scales - 1) * (cfg.coarse_iterations if cfg.coarse_iterations is not None
                                                  else cfg.iterations)

@@ -14,6 +14,13 @@ def add_parser(subparsers) -> None:
 def run(args) -> int:
     from ..catalog import list_styles
 
+    import sys
+
+    from ..stylespace.space import builtin_style_vae_path
+
     for entry in list_styles(model_dir=args.model_dir):
         print(f"{entry.name}\t{entry.label()}\t[{', '.join(entry.methods)}]")
+    if builtin_style_vae_path().is_file():
+        print("style space: the [optimize] names above and the paintings `painterly styles-map` shows, as "
+              "--style vae:NAME, vae:A..B@T or vae:random", file=sys.stderr)
     return 0

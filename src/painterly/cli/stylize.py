@@ -27,7 +27,8 @@ def add_parser(subparsers) -> None:
                    help="result image for one input file; a folder (created) for several inputs or a folder")
     p.add_argument("--style", action="append", default=None, metavar="NAME|IMAGE[:WEIGHT]",
                    help="built-in style name or style image, optionally :weight; repeat to blend "
-                        "(default: the style of a single-style --model)")
+                        "(default: the style of a single-style --model); or a point of the style space: "
+                        "vae:NAME, vae:A..B@T (T in [0, 1]) or vae:random (with --seed)")
     p.add_argument("--method", choices=METHODS, default=DEFAULTS.method,
                    help="auto: a model of the named style, adain for a style image (default auto)")
     p.add_argument("--model", default=DEFAULTS.model, metavar="PATH|NAME", help="model file or built-in model name")
@@ -45,6 +46,9 @@ def add_parser(subparsers) -> None:
                    help="auto: a model's shipped .onnx export with onnxruntime on the CPU (faster), else PyTorch")
     p.add_argument("--model-dir", default=DEFAULTS.model_dir, help="look up model names here instead of built-ins")
     p.add_argument("--max-pixels", type=positive_int, default=DEFAULTS.max_pixels, help="refuse larger inputs")
+    p.add_argument("--seed", type=int, default=0, help="the draw of --style vae:random")
+    p.add_argument("--iterations", type=positive_int, default=150,
+                   help="optimisation steps when a vae: style is rendered without an AdaIN decoder (default 150)")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     add_device_argument(p)
     p.set_defaults(func=run)
@@ -110,8 +114,10 @@ def run(args) -> int:
 
     styles = args.style or []
     files, folder_mode = collect_inputs(args.inputs)
-    outputs = plan_outputs(files, args.output, folder_mode, styles)
+    outputs = plan_outputs(files, args.output, folder_mode, [s for s in styles if not s.startswith("vae:")])
     config = config_from_args(args, resolve_device(args.device))
+    if any(s.startswith("vae:") for s in styles):
+        return run_style_space(args, styles, files, outputs, config)
     prepared = prepare(styles if len(styles) > 1 else (styles[0] if styles else None), config)
     for path in files:  # every input must be readable before anything is written
         open_image(path, config.max_pixels)
@@ -137,3 +143,63 @@ def run(args) -> int:
                    "total_seconds": round(time.perf_counter() - start_all, 4)}
         print(json.dumps(summary, indent=2))
     return 0
+
+
+def run_style_space(args, styles: list[str], files: list[Path], outputs: list[Path], config: StylizeConfig) -> int:
+    """``--style vae:...``: render the decoded statistics (AdaIN when a decoder is installed, else optimisation)."""
+    from ..errors import PainterlyError
+    from ..io.image import load_image, open_image, save_image
+    from ..ops import luminance_transfer, resize_longer_side
+    from ..stylespace.render import RenderConfig, render, resolve_method
+    from ..stylespace.space import load_style_space
+    from .common import ProgressBar
+
+    if len(styles) > 1:
+        raise PainterlyError("a vae: style cannot be blended with other styles: give one --style vae:... "
+                             "(a path A..B@T is the blend)")
+    if config.method not in ("auto", "adain"):
+        raise PainterlyError(f"vae: styles are statistics that --method adain (or auto) renders, not {config.method}")
+    if config.tile:
+        raise PainterlyError("--tile does not apply to vae: styles")
+    space = load_style_space(config.model)   # --model: a style-vae file (default: the built-in one)
+    stats = space.spec_stats(styles[0], args.seed)
+    for path in files:
+        open_image(path, config.max_pixels)
+    render_cfg = RenderConfig(method=resolve_method(config.method), size=config.size or 512, device=config.device,
+                              iterations=args.iterations, seed=args.seed).validate()
+    records = []
+    start_all = time.perf_counter()
+    bar = ProgressBar(f"stylize ({render_cfg.method})", len(files), enabled=not args.json and len(files) > 1).bar
+    try:
+        for source, target in zip(files, outputs):
+            content = load_image(source, max_pixels=config.max_pixels)
+            start = time.perf_counter()
+            result = render(content, stats, render_cfg)
+            photo = resize_longer_side(content, max(result.shape[-2:])).to(result.device)
+            photo = torch_resize_to(photo, result)
+            if config.preserve_color:
+                result = luminance_transfer(result, photo)
+            result = (config.strength * result + (1 - config.strength) * photo).clamp(0, 1)
+            seconds = time.perf_counter() - start
+            save_image(result, target)
+            bar.update(1)
+            records.append({"input": str(source), "output": str(target), "width": result.shape[-1],
+                            "height": result.shape[-2], "seconds": round(seconds, 4)})
+            if not args.json:
+                print(f"wrote {target} ({result.shape[-1]}x{result.shape[-2]}, {seconds:.2f}s)", file=sys.stderr)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps({"method": render_cfg.method, "style": styles[0], "style_space": str(space.path),
+                          "seed": args.seed, "strength": config.strength, "preserve_color": config.preserve_color,
+                          "images": records, "total_seconds": round(time.perf_counter() - start_all, 4)}, indent=2))
+    return 0
+
+
+def torch_resize_to(image, like):
+    """``image`` resized to exactly ``like``'s height and width."""
+    import torch.nn.functional as F
+
+    if image.shape[-2:] == like.shape[-2:]:
+        return image
+    return F.interpolate(image, size=like.shape[-2:], mode="bilinear", align_corners=False, antialias=True)

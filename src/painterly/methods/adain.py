@@ -46,12 +46,12 @@ from ..io.image import load_image
 from ..io.model_file import ModelFileError, load_model_file
 from ..nets.adain import ENCODER_LAYER, AdainDecoder, AdainDecoderConfig
 from ..ops import ADAIN_EPS, adain_from_stats, channel_mean_std, luminance_transfer, match_color, resize_longer_side
-from ..styles import StyleRegistry, parse_style_spec
+from ..styles import StyleRegistry, StyleStats, parse_style_spec
 
 log = logging.getLogger(__name__)
 
 BUILTIN_DECODER = "adain_decoder.safetensors"
-StyleArg = Union[None, str, torch.Tensor, Mapping, Sequence]
+StyleArg = Union[None, str, torch.Tensor, StyleStats, Mapping, Sequence]
 
 
 @dataclass(frozen=True)
@@ -216,6 +216,9 @@ class AdainStylizer:
                     ) -> tuple[torch.Tensor, torch.Tensor, bool]:
         """(mean, std) of one style at relu4_1, each 1 x 512 x 1 x 1, and whether it was a built-in style."""
         size = self.config.style_size
+        if isinstance(style, StyleStats):  # statistics without a painting, e.g. a point of the style space
+            mean, std = style.means[ENCODER_LAYER], style.stds[ENCODER_LAYER]
+            return (mean.view(1, -1, 1, 1).to(self.device), std.view(1, -1, 1, 1).to(self.device), True)
         if isinstance(style, str) and not Path(style).exists():
             stats = self.registry.stats(style, size or 512)   # StyleNotFoundError for unknown names
             mean, std = stats.means[ENCODER_LAYER], stats.stds[ENCODER_LAYER]

@@ -5,6 +5,11 @@ content layers and its Gram matrices match the style's at the style layers:
 
     L(x) = alpha * sum_c content_loss + beta * gram_style_loss + gamma * tv_loss
 
+``style_loss="meanstd"`` replaces the Gram term by the channel mean/std loss of Huang &
+Belongie (the statistics AdaIN transfers; Li et al. 2017 show matching them is a style loss
+in its own right). Styles given only as mean/std statistics (``vae:`` points of the style
+space) need it.
+
 Coarse-to-fine (``scales`` > 1) runs the first scales at half, quarter, ... the final size and
 upsamples the result as the next scale's start: most of the structure is settled where a
 step is 4x or 16x cheaper, which is what makes high resolutions affordable.
@@ -24,16 +29,19 @@ import torch.nn.functional as F
 from ..errors import PainterlyError
 from ..features import LAYER_NAMES, VGG19Features, resolve_layers
 from ..io.image import ImageLike, load_image
-from ..losses import content_loss, gram_style_loss, tv_loss
+from ..losses import MEAN_STD_LAYER_FACTORS, content_loss, gram_style_loss, mean_std_style_loss, tv_loss
 from ..ops import luminance_transfer, match_color, resize_longer_side
 from ..optim import MAX_STEP, ProjectedStepper
 from ..progress import Progress, ProgressCallback, notify
 from ..styles import (StyleRegistry, StyleStats, blend_stats, compute_style_stats, nearest_size, parse_style_spec,
-                      stats_for_layers)
+                      stats_for_layers, stats_mean_std)
 
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
 INITS = ("content", "noise", "style")
+STYLE_LOSSES = ("gram", "meanstd")
+# With the mean/std loss, beta multiplies MEAN_STD_LAYER_FACTORS-weighted terms on Caffe-scale features.
+MEANSTD_STYLE_WEIGHT = 10.0
 COLOR_MODES = ("luminance", "match")
 
 
@@ -54,7 +62,8 @@ class OptimizeConfig:
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None  # default 1e3 / C^2 per layer
     content_weight: float = 1.0         # alpha
-    style_weight: float = 1e-6          # beta (content and Gram terms live on Caffe-scale features)
+    style_weight: float | None = None   # beta; default 1e-6 for gram (Caffe-scale features), 10 for meanstd
+    style_loss: str = "gram"            # gram | meanstd (channel mean/std, Huang & Belongie)
     tv_weight: float = 1e4              # gamma (tv_loss is on [0, 1] pixels)
     style_scale: float = 1.0            # style image size relative to the result's size
     preserve_color: str | None = None   # None | luminance | match
@@ -65,6 +74,10 @@ class OptimizeConfig:
     max_pixels: int = 64_000_000
 
     def validate(self) -> "OptimizeConfig":
+        if self.style_loss not in STYLE_LOSSES:
+            raise PainterlyError(f"unknown style loss {self.style_loss!r}: use {' or '.join(STYLE_LOSSES)}")
+        if self.style_weight is None:
+            self.style_weight = 1e-6 if self.style_loss == "gram" else MEANSTD_STYLE_WEIGHT
         if self.optimizer not in ("lbfgs", "adam"):
             raise PainterlyError(f"unknown optimizer {self.optimizer!r}: use lbfgs or adam")
         if self.size < 16:
@@ -104,7 +117,7 @@ class OptimizeResult:
 
 
 @dataclass
-class _StyleSource:
+class StyleSource:
     """One style: an image tensor (re-measured at each scale) or built-in statistics by reference size."""
 
     weight: float
@@ -119,25 +132,34 @@ class _StyleSource:
         return compute_style_stats(vgg, resize_longer_side(self.image, size).to(device))
 
 
-def load_styles(styles: Sequence, registry: StyleRegistry | None = None, max_pixels: int = 64_000_000
-                ) -> list[_StyleSource]:
-    """Styles as given by a user: names, ``path[:weight]`` strings, images, or (image, weight)."""
+def load_styles(styles: Sequence, registry: StyleRegistry | None = None, max_pixels: int = 64_000_000,
+                seed: int = 0, style_space=None) -> list[StyleSource]:
+    """Styles as given by a user: names, ``path[:weight]`` strings, images, or (image, weight).
+
+    ``vae:...`` strings are points of the style space (:mod:`painterly.stylespace`; ``style_space``
+    or the built-in one): mean/std statistics only, so they need ``style_loss="meanstd"``.
+    """
     registry = registry or StyleRegistry()
     sources = []
     for item in styles:
         weight = 1.0
         if isinstance(item, tuple):
             item, weight = item
-        if isinstance(item, str):
+        if isinstance(item, str) and item.startswith("vae:"):
+            from ..stylespace.space import load_style_space
+
+            style_space = style_space or load_style_space()
+            sources.append(StyleSource(weight, builtin={512: style_space.spec_stats(item, seed)}, name=item))
+        elif isinstance(item, str):
             spec = parse_style_spec(item)
             weight *= spec.weight
             if spec.is_file:
-                sources.append(_StyleSource(weight, image=load_image(spec.source, max_pixels=max_pixels),
+                sources.append(StyleSource(weight, image=load_image(spec.source, max_pixels=max_pixels),
                                             name=spec.source))
             else:
-                sources.append(_StyleSource(weight, builtin=registry.all_stats(spec.source), name=spec.source))
+                sources.append(StyleSource(weight, builtin=registry.all_stats(spec.source), name=spec.source))
         else:
-            sources.append(_StyleSource(weight, image=load_image(item, max_pixels=max_pixels), name="image"))
+            sources.append(StyleSource(weight, image=load_image(item, max_pixels=max_pixels), name="image"))
     if not sources:
         raise PainterlyError("at least one style is needed")
     return sources
@@ -158,20 +180,27 @@ def _scale_sizes(size: int, scales: int) -> list[int]:
     return [max(16, round(size / 2 ** (scales - 1 - k))) for k in range(scales)]
 
 
-def _style_targets(sources: list[_StyleSource], vgg: VGG19Features, size: int, cfg: OptimizeConfig,
-                   content: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Blended target Gram matrices for one scale."""
+def _style_targets(sources: list[StyleSource], vgg: VGG19Features, size: int, cfg: OptimizeConfig,
+                   content: torch.Tensor) -> dict:
+    """Blended style targets for one scale: Gram matrices, or (mean, std) pairs for ``meanstd``."""
     style_size = max(16, round(size * cfg.style_scale))
     measured = []
     for source in sources:
         if cfg.preserve_color == "match" and source.image is not None:
-            source = _StyleSource(source.weight, image=match_color(source.image, content.cpu()), name=source.name)
+            source = StyleSource(source.weight, image=match_color(source.image, content.cpu()), name=source.name)
         measured.append((source.stats_at(vgg, style_size, content.device), source.weight))
     blended = blend_stats(measured) if len(measured) > 1 else measured[0][0]
+    if cfg.style_loss == "gram" and not blended.grams:
+        raise PainterlyError("these style statistics have no Gram matrices (a vae: style): use the mean/std "
+                             "style loss (--style-loss meanstd)")
+    if cfg.style_loss == "meanstd":
+        return {layer: (mean.to(content.device, torch.float32).view(1, -1, 1, 1),
+                        std.to(content.device, torch.float32).view(1, -1, 1, 1))
+                for layer, (mean, std) in stats_mean_std(blended, cfg.style_layers).items()}
     return {k: v.to(content.device, torch.float32) for k, v in stats_for_layers(blended, cfg.style_layers).items()}
 
 
-def _initial_image(cfg: OptimizeConfig, content: torch.Tensor, sources: list[_StyleSource],
+def _initial_image(cfg: OptimizeConfig, content: torch.Tensor, sources: list[StyleSource],
                    generator: torch.Generator) -> torch.Tensor:
     if cfg.init == "content":
         return content.clone()
@@ -206,7 +235,12 @@ class _Objective:
             feats = self.vgg(image)
         feats = {k: v.float() for k, v in feats.items()}
         c = sum(content_loss(feats[layer], target) for layer, target in self.content_targets.items())
-        s = gram_style_loss(feats, self.style_grams, self.layer_weights)
+        if self.cfg.style_loss == "meanstd":
+            weights = self.layer_weights or MEAN_STD_LAYER_FACTORS
+            s = sum(weights.get(layer, 1.0) * mean_std_style_loss(feats, {layer: target})
+                    for layer, target in self.style_grams.items())
+        else:
+            s = gram_style_loss(feats, self.style_grams, self.layer_weights)
         t = tv_loss(image)
         terms = {"content": self.cfg.content_weight * c, "style": self.cfg.style_weight * s,
                  "tv": self.cfg.tv_weight * t}
@@ -243,7 +277,7 @@ def _run_scale(image: torch.Tensor, objective: _Objective, cfg: OptimizeConfig, 
     return image.detach()
 
 
-def run_optimization(content: torch.Tensor, styles: list[_StyleSource], cfg: OptimizeConfig,
+def run_optimization(content: torch.Tensor, styles: list[StyleSource], cfg: OptimizeConfig,
                      callbacks: Sequence[ProgressCallback] = ()) -> OptimizeResult:
     """Core loop over scales; ``content`` is 1 x 3 x H x W in [0, 1] at any size."""
     cfg.validate()
@@ -314,4 +348,4 @@ def _is_image_pair(value) -> bool:
     return isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], (int, float))
 
 
-__all__ = ["OptimizeConfig", "OptimizeResult", "optimize", "optimize_tensor", "run_optimization", "LAYER_NAMES"]
+__all__ = ["OptimizeConfig", "OptimizeResult", "optimize", "optimize_tensor", "run_optimization", "LAYER_NAMES", "StyleSource"]

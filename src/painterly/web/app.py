@@ -10,6 +10,8 @@
     GET  /api/methods           {"method": {"available", "reason"}}
     POST /api/frame             one webcam frame stylised synchronously (fast networks)
     GET  /api/health
+    POST /api/uploads, GET /api/space, POST /api/space/render, POST /api/space/prefetch, ...
+                                the style-space page at /space (see :mod:`painterly.web.space`)
     OpenAPI at /openapi.json, interactive docs at /docs.
 
 Job ids are 128 random bits; files live under the data directory with names made from the
@@ -37,7 +39,8 @@ from .. import __version__
 from ..catalog import CatalogEntry, find_style, list_styles, method_status
 from ..errors import PainterlyError
 from .config import ServeConfig
-from .jobs import FEEDFORWARD, WEB_METHODS, JobRequest, JobRunner
+from .jobs import WEB_METHODS, JobRequest, JobRunner
+from .space import create_space_router
 from .store import JobStore, valid_job_id
 from .thumbnails import ThumbnailStore
 from .uploads import UploadTooLarge, display_name, read_limited, store_image
@@ -182,6 +185,13 @@ def create_app(config: ServeConfig):
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page():
         return HTMLResponse((STATIC_DIR / "index.html").read_text(encoding="utf-8"))
+
+    @app.get("/space", response_class=HTMLResponse, include_in_schema=False)
+    def space_page():
+        return HTMLResponse((STATIC_DIR / "space.html").read_text(encoding="utf-8"))
+
+    space_router, app.state.space = create_space_router(config, store, runner)
+    app.include_router(space_router)
 
     @app.get("/api/health", summary="server status")
     def health():
@@ -338,8 +348,6 @@ def create_app(config: ServeConfig):
         return Response(jpeg, media_type="image/jpeg")
 
     def _stylize_frame(data: bytes, method: str, name: str) -> bytes:
-        from PIL import Image
-
         from ..io.image import load_image, tensor_to_pil
         from ..methods.stylize import StylizeConfig, prepare, stylize_tensor
 

@@ -30,6 +30,13 @@ class ServeConfig:
     max_iterations: int = 1000
     max_queued: int = 1000                  # queued + running jobs before submissions get 503
     max_frame_size: int = 640               # webcam frames, longest side
+    style_vae: str | None = None            # style-vae model file of the /space page (None: the built-in one)
+    space_method: str = "auto"              # style-space renders: auto (adain if installed) | adain | optimize
+    space_size: int = 192                   # style-space renders: default longest side, px
+    space_max_size: int = 512
+    space_iterations: int = 100             # optimisation steps per style-space render
+    space_prefetch_points: int = 21         # points of "render the whole path" (at most 1 / space_t_step + 1)
+    space_t_step: float = 0.05              # style-space renders are cached at t rounded to this
 
     def validate(self) -> "ServeConfig":
         if not 0 < self.port < 65536:
@@ -38,6 +45,14 @@ class ServeConfig:
             raise PainterlyError(f"workers must be at least 1, not {self.workers}")
         if self.max_upload_bytes < 1024:
             raise PainterlyError("the upload limit must be at least 1 KiB")
+        if self.space_method not in ("auto", "adain", "optimize"):
+            raise PainterlyError(f"unknown style-space render method {self.space_method!r}: use auto, adain or optimize")
+        if not 0 < self.space_t_step <= 0.5 or abs(round(1 / self.space_t_step) * self.space_t_step - 1) > 1e-9:
+            raise PainterlyError(f"the style-space t step must divide 1 (0.05, 0.1, 0.25, ...), not {self.space_t_step}")
+        if not 2 <= self.space_prefetch_points <= round(1 / self.space_t_step) + 1:
+            raise PainterlyError(f"style-space prefetch points must be between 2 and {round(1 / self.space_t_step) + 1}")
+        if not 32 <= self.space_size <= self.space_max_size or self.space_iterations < 1:
+            raise PainterlyError("the style-space size must be between 32 px and its maximum, iterations >= 1")
         if self.data_dir.exists() and not self.data_dir.is_dir():
             raise PainterlyError(f"{self.data_dir}: exists and is not a folder")
         return self

@@ -122,6 +122,10 @@ class JobRunner:
     def submit(self, job_id: str, request: JobRequest, has_style_image: bool) -> None:
         self._pool.submit(self._run, job_id, request, has_style_image)
 
+    def submit_task(self, task: Callable[[], None]) -> None:
+        """Run ``task`` on the same bounded workers (it records its own job's progress in the store)."""
+        self._pool.submit(task)
+
     def _run(self, job_id: str, request: JobRequest, has_style_image: bool) -> None:
         self.store.start(job_id)
         content = self.upload_path(job_id, "content")
