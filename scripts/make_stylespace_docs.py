@@ -89,7 +89,7 @@ def main() -> None:
                                                                                        f"{p.seconds:.0f}s", flush=True))
         strip = contact_sheet([(tensor_to_pil(p.image), f"t={p.t:.2f}") for p in path.points], height=cell)
         rows.append(titled(strip, f"vae:{a}..{b}@t ({note}), rendered by {cfg.method if cfg.method != 'auto' else 'auto'}"))
-        numbers[f"{a}..{b}"] = {"monotonic": path.monotonic(),
+        numbers[f"{a}..{b}"] = {"distance_to_a_rises": path.rises_from_a(), "distance_to_b_falls": path.approaches_b(),
                                 "points": [{"t": p.t, "stats_to_a": p.stats_to_a, "stats_to_b": p.stats_to_b,
                                             "style_loss_to_a": p.style_loss_to_a, "style_loss_to_b": p.style_loss_to_b,
                                             "seconds": p.seconds} for p in path.points]}
@@ -105,7 +105,7 @@ def main() -> None:
     save_image(stack(rows), out / "style_space_paths.png")
     save_image(stack(compare), out / "style_space_vs_image_vae.png")
     (out / "style_space_paths.json").write_text(json.dumps(numbers, indent=2) + "\n")
-    print(json.dumps({k: v["monotonic"] for k, v in numbers.items()}))
+    print(json.dumps({k: [v["distance_to_a_rises"], v["distance_to_b_falls"]] for k, v in numbers.items()}))
 
 
 if __name__ == "__main__":

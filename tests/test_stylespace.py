@@ -367,8 +367,11 @@ def test_path_monotonic_logic():
 
     image = torch.zeros(1, 3, 2, 2)
     good = StylePath("a", "b", [PathPoint(t, image, t, 1 - t) for t in (0, 0.5, 1)])
-    bad = StylePath("a", "b", [PathPoint(t, image, d, 1 - t) for t, d in ((0, 0), (0.5, 0.6), (1, 0.4))])
-    assert good.monotonic() and not bad.monotonic()
+    bad_a = StylePath("a", "b", [PathPoint(t, image, d, 1 - t) for t, d in ((0, 0), (0.5, 0.6), (1, 0.4))])
+    bad_b = StylePath("a", "b", [PathPoint(t, image, t, d) for t, d in ((0, 1), (0.5, 0.2), (1, 0.3))])
+    assert good.rises_from_a() and good.approaches_b()
+    assert not bad_a.rises_from_a() and bad_a.approaches_b()
+    assert bad_b.rises_from_a() and not bad_b.approaches_b()
 
 
 # --------------------------------------------------------------------------- the shipped model
@@ -425,3 +428,10 @@ def test_render_uses_an_installed_adain_decoder(tiny_model, photo, tmp_path, mon
     assert calls   # the stylizer applies AdaIN with exactly the decoded relu4_1 statistics
     assert torch.allclose(calls[0][0], stats.means["relu4_1"], rtol=1e-4, atol=1e-4)
     assert torch.allclose(calls[0][1], stats.stds["relu4_1"], rtol=1e-4, atol=1e-4)
+
+
+def test_kl_warm_up_weight():
+    from painterly.losses import warmed_up_weight
+
+    assert [warmed_up_weight(s, 2.0, 4) for s in (0, 1, 3, 10)] == [0.5, 1.0, 2.0, 2.0]
+    assert warmed_up_weight(0, 2.0, 0) == 2.0

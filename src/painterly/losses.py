@@ -111,6 +111,11 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return (-0.5 * (1.0 + logvar - mu.pow(2) - logvar.exp())).sum(dim=-1).mean()
 
 
+def warmed_up_weight(step: int, weight: float, warmup: int) -> float:
+    """``weight`` reached linearly over the first ``warmup`` steps (the KL warm-up of VAE training)."""
+    return weight if warmup <= 0 else weight * min(1.0, (step + 1) / warmup)
+
+
 class ContentLoss(nn.Module):
     """Content loss against fixed target features."""
 

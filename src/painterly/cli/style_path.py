@@ -81,7 +81,8 @@ def run(args) -> int:
     frames = files + files[-2:0:-1]
     gif = write_animation(frames, folder / "path.gif", fps=args.fps)
     summary = {"content": args.content, "a": args.a, "b": args.b, "render": cfg.method, "size": cfg.size,
-               "model": str(space.path), "monotonic": path.monotonic(), "gif": str(gif),
+               "model": str(space.path), "distance_to_a_rises": path.rises_from_a(),
+               "distance_to_b_falls": path.approaches_b(), "gif": str(gif),
                "strip": str(folder / "strip.png"),
                "points": [{"t": p.t, "image": str(f), "seconds": round(p.seconds, 3),
                            "stats_to_a": p.stats_to_a, "stats_to_b": p.stats_to_b,
@@ -92,5 +93,6 @@ def run(args) -> int:
         print(json.dumps(summary, indent=2))
     else:
         print(f"wrote {len(files)} images, {folder / 'strip.png'} and {gif} to {folder} "
-              f"(distance to A {'rises steadily' if path.monotonic() else 'is not monotonic'})", file=sys.stderr)
+              f"(distance to A {'rises steadily' if path.rises_from_a() else 'does not rise steadily'}, to B "
+              f"{'falls steadily' if path.approaches_b() else 'does not fall steadily'})", file=sys.stderr)
     return 0

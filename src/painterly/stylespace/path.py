@@ -9,7 +9,8 @@ style (:func:`painterly.stylespace.render.render`) and measured against both end
 * ``style_loss_to_a`` / ``style_loss_to_b``: ``painterly evaluate``'s Gram style loss against
   A and B themselves, when they are image files or built-in style names (None otherwise).
 
-A smooth path has ``stats_to_a`` rising and ``stats_to_b`` falling steadily with t.
+A smooth path has ``stats_to_a`` rising and ``stats_to_b`` falling steadily with t
+(:meth:`StylePath.rises_from_a`, :meth:`StylePath.approaches_b`).
 """
 
 from __future__ import annotations
@@ -44,11 +45,15 @@ class StylePath:
     b: str
     points: list[PathPoint] = field(default_factory=list)
 
-    def monotonic(self) -> bool:
-        """Whether the distance to A never falls and the distance to B never rises along the path."""
+    def rises_from_a(self) -> bool:
+        """Whether the distance to A's statistics never falls along the path (the smoothness check)."""
         to_a = [p.stats_to_a for p in self.points]
+        return all(x <= y for x, y in zip(to_a, to_a[1:]))
+
+    def approaches_b(self) -> bool:
+        """Whether the distance to B's statistics never rises along the path."""
         to_b = [p.stats_to_b for p in self.points]
-        return all(x <= y for x, y in zip(to_a, to_a[1:])) and all(x >= y for x, y in zip(to_b, to_b[1:]))
+        return all(x >= y for x, y in zip(to_b, to_b[1:]))
 
 
 def stats_distance(features: dict[str, torch.Tensor], stats: StyleStats) -> float:

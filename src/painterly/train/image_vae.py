@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from ..errors import PainterlyError
+from ..losses import warmed_up_weight
 from ..nets.image_vae import KIND, ImageVAE, ImageVAEConfig, kl_divergence
 from .adain import DEFAULT_HOLDOUT_STYLES, list_images, load_cached, random_crop
 
@@ -151,9 +152,7 @@ class ImageVAETask:
         return {**self.cfg.to_dict(), **{k: v for k, v in self.info.items() if k != "validation"}}
 
     def kl_weight(self, step: int) -> float:
-        if self.cfg.kl_warmup == 0:
-            return self.cfg.beta
-        return self.cfg.beta * min(1.0, (step + 1) / self.cfg.kl_warmup)
+        return warmed_up_weight(step, self.cfg.beta, self.cfg.kl_warmup)
 
     def losses(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         images = batch["images"]

@@ -29,6 +29,7 @@ import torch
 from ..errors import PainterlyError
 from ..features import VGG19Features
 from ..io.image import atomic_write_bytes, load_image
+from ..losses import warmed_up_weight
 from ..ops import resize_longer_side
 from ..stylespace.vae import StyleVAE, StyleVAEConfig, vae_loss
 from ..stylespace.vectors import CODE_SIZE, VECTOR_LAYERS, random_windows, window_vectors
@@ -179,9 +180,7 @@ class StyleVAETask:
         return self.cfg.to_dict()
 
     def kl_weight(self, step: int) -> float:
-        if self.cfg.kl_warmup == 0:
-            return self.cfg.beta
-        return self.cfg.beta * min(1.0, (step + 1) / self.cfg.kl_warmup)
+        return warmed_up_weight(step, self.cfg.beta, self.cfg.kl_warmup)
 
     def losses(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         vectors = batch["vectors"]
