@@ -14,6 +14,7 @@ from ..tiling import STATS_MODES
 from .common import add_device_argument, positive_int, resolve_device
 
 DEFAULTS = StylizeConfig()
+OPTIMIZE_RENDER_SIZE = 256   # default longer side for vae: styles rendered by optimisation
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
@@ -165,8 +166,14 @@ def run_style_space(args, styles: list[str], files: list[Path], outputs: list[Pa
     stats = space.spec_stats(styles[0], args.seed)
     for path in files:
         open_image(path, config.max_pixels)
-    render_cfg = RenderConfig(method=resolve_method(config.method), size=config.size or 512, device=config.device,
-                              iterations=args.iterations, seed=args.seed).validate()
+    method = resolve_method(config.method)
+    # without a decoder the render is an optimisation: a smaller default keeps it near half a minute on a CPU
+    size = config.size or (512 if method == "adain" else OPTIMIZE_RENDER_SIZE)
+    render_cfg = RenderConfig(method=method, size=size, device=config.device, iterations=args.iterations,
+                              seed=args.seed).validate()
+    if method == "optimize" and not args.json:
+        print(f"no AdaIN decoder installed: rendering {styles[0]} by optimisation at {size} px (--size sets it; "
+              f"larger sizes take minutes on a CPU)", file=sys.stderr)
     records = []
     start_all = time.perf_counter()
     bar = ProgressBar(f"stylize ({render_cfg.method})", len(files), enabled=not args.json and len(files) > 1).bar
@@ -174,7 +181,12 @@ def run_style_space(args, styles: list[str], files: list[Path], outputs: list[Pa
         for source, target in zip(files, outputs):
             content = load_image(source, max_pixels=config.max_pixels)
             start = time.perf_counter()
-            result = render(content, stats, render_cfg)
+            steps = ProgressBar(f"{source.name} (optimisation)", None,
+                                enabled=not args.json and render_cfg.method == "optimize")
+            try:
+                result = render(content, stats, render_cfg, callbacks=[steps])
+            finally:
+                steps.close()
             photo = resize_longer_side(content, max(result.shape[-2:])).to(result.device)
             photo = torch_resize_to(photo, result)
             if config.preserve_color:

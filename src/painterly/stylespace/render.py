@@ -31,7 +31,9 @@ class RenderConfig:
 
     method: str = "auto"            # auto | adain | optimize
     size: int = 384                 # longer side of the result, px
-    iterations: int = 150           # optimisation steps (optimize)
+    iterations: int = 150           # optimisation steps (optimize); with 2 scales: this many at half size,
+                                    # half as many at full size
+    coarse_to_fine_from: int = 320  # optimize: sizes from this many px start at half size (2 scales)
     style_weight: float | None = None   # optimize: beta of the mean/std loss (default: the optimiser's)
     content_weight: float = 1.0
     device: str = "cpu"
@@ -83,7 +85,10 @@ def render(content: torch.Tensor, stats: StyleStats, cfg: RenderConfig = RenderC
     scaled = resize_longer_side(content, cfg.size)
     pad = max(4, cfg.size // 16)
     padded = F.pad(scaled, (pad, pad, pad, pad), mode="reflect")
-    settings = OptimizeConfig(size=max(padded.shape[-2:]), iterations=cfg.iterations, style_loss="meanstd",
+    two_scales = cfg.size >= cfg.coarse_to_fine_from
+    settings = OptimizeConfig(size=max(padded.shape[-2:]), scales=2 if two_scales else 1,
+                              iterations=max(1, cfg.iterations // 2) if two_scales else cfg.iterations,
+                              coarse_iterations=cfg.iterations if two_scales else None, style_loss="meanstd",
                               style_layers=VECTOR_LAYERS, style_weight=cfg.style_weight,
                               content_weight=cfg.content_weight, device=cfg.device, seed=cfg.seed)
     source = StyleSource(1.0, builtin={settings.size: stats}, name="style space")
