@@ -265,3 +265,18 @@ def test_learning_rate_defaults():
     assert OptimizeConfig(optimizer="lbfgs").learning_rate == 1.0
     assert OptimizeConfig(optimizer="adam").learning_rate == 0.02
     assert OptimizeConfig(optimizer="adam", lr=0.5).learning_rate == 0.5
+
+
+def test_init_match_starts_from_the_photo_in_the_style_colours(content_tensor, style_tensor):
+    """``init="match"``: the first image is the photo recoloured to the style's RGB mean and covariance."""
+    from painterly.ops import match_color, resize_longer_side
+
+    result = optimize_tensor(content_tensor, style_tensor, size=32, iterations=0, init="match")
+    photo = resize_longer_side(content_tensor, 32)
+    expected = match_color(photo, style_tensor).clamp(0, 1)
+    assert torch.allclose(result.image, expected, atol=1e-5)
+    pixels = lambda t: t.reshape(3, -1).double()  # noqa: E731
+    style_mean = pixels(style_tensor).mean(1)
+    assert torch.allclose(pixels(result.image).mean(1), style_mean, atol=0.05)   # clamping moves it a little
+    with pytest.raises(PainterlyError, match="--init match needs a style image"):
+        optimize_tensor(content_tensor, "starry_night", size=32, iterations=0, init="match")

@@ -36,7 +36,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--max-step", type=float, default=DEFAULTS.max_step, metavar="F",
                    help="largest change of any pixel in one step, 0-1 (L-BFGS trust region)")
     p.add_argument("--init", default=DEFAULTS.init, metavar="|".join(INITS) + "|PATH",
-                   help="start from the content, noise, the style image or an image file")
+                   help="start from the content, noise, the style image, the content recoloured to the style's "
+                        "colours (match) or an image file")
     p.add_argument("--content-layers", nargs="+", default=list(DEFAULTS.content_layers), metavar="L",
                    help="VGG19 layers for content (names like relu4_2, or 0-4 for relu1_1..relu5_1)")
     p.add_argument("--style-layers", nargs="+", default=None, metavar="L",

@@ -38,7 +38,7 @@ from ..styles import (StyleRegistry, StyleStats, blend_stats, compute_style_stat
 
 DEFAULT_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 DEFAULT_CONTENT_LAYERS = ("relu4_2",)
-INITS = ("content", "noise", "style")
+INITS = ("content", "noise", "style", "match")
 STYLE_LOSSES = ("gram", "meanstd")
 # With the mean/std loss, beta multiplies MEAN_STD_LAYER_FACTORS-weighted terms on Caffe-scale features.
 MEANSTD_STYLE_WEIGHT = 10.0
@@ -57,7 +57,7 @@ class OptimizeConfig:
     optimizer: str = "lbfgs"            # lbfgs | adam
     lr: float | None = None             # default 1.0 for L-BFGS, 0.02 for Adam
     max_step: float = MAX_STEP          # largest change of any pixel per step (trust region, [0, 1] units)
-    init: str = "content"               # content | noise | style | path to an image
+    init: str = "content"               # content | noise | style | match (photo in the style's colours) | image path
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None  # default 1e3 / C^2 per layer
@@ -207,6 +207,11 @@ def _initial_image(cfg: OptimizeConfig, content: torch.Tensor, sources: list[Sty
     if cfg.init == "noise":
         noise = torch.rand(content.shape, generator=generator, dtype=content.dtype)
         return noise.to(content.device)
+    if cfg.init == "match":   # the photo recoloured to the style's colour mean and covariance
+        image = next((s.image for s in sources if s.image is not None), None)
+        if image is None:
+            raise PainterlyError("--init match needs a style image file (built-in styles ship statistics only)")
+        return match_color(content, image.to(content.device)).clamp(0, 1)
     if cfg.init == "style":
         image = next((s.image for s in sources if s.image is not None), None)
         if image is None:
