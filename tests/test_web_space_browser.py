@@ -9,9 +9,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
-import time
 
 import httpx
 import numpy as np
@@ -27,42 +24,6 @@ from test_web_space import train_tiny_style_vae  # noqa: E402
 
 CHROMIUM = os.environ.get("PAINTERLY_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no system Chromium (run scripts/install-browser)")
-
-# `painterly serve` has no style-space flags yet: the app is started with them directly
-LAUNCH = """
-import sys
-from pathlib import Path
-import uvicorn
-from painterly.web.app import create_app
-from painterly.web.config import ServeConfig
-port, data, vae = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
-config = ServeConfig(port=port, data_dir=data, style_vae=vae, space_iterations=2, space_prefetch_points=5)
-uvicorn.run(create_app(config), host="127.0.0.1", port=port, log_level="warning")
-"""
-
-
-class SpaceServer(Server):
-    def __init__(self, data_dir, style_vae):
-        super().__init__(data_dir)
-        self.style_vae = style_vae
-
-    def start(self, timeout: float = 60) -> "SpaceServer":
-        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
-        self.process = subprocess.Popen([sys.executable, "-c", LAUNCH, str(self.port), str(self.data_dir),
-                                         str(self.style_vae)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stdout.read().decode()}")
-            try:
-                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("server did not start in time")
-
 
 def photo_png(width=96, height=72) -> bytes:
     y, x = np.mgrid[0:height, 0:width]
@@ -82,7 +43,8 @@ PREVIEW_READY = """([old]) => {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     model = train_tiny_style_vae(tmp_path_factory)
-    with SpaceServer(tmp_path_factory.mktemp("space_studio"), model) as running:
+    flags = ("--style-vae", str(model), "--space-iterations", "2", "--space-points", "5")
+    with Server(tmp_path_factory.mktemp("space_studio"), extra_args=flags) as running:
         yield running
 
 

@@ -20,8 +20,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path, port: int | None = None, workers: int = 1):
+    def __init__(self, data_dir: Path, port: int | None = None, workers: int = 1, extra_args: tuple[str, ...] = ()):
         self.data_dir = data_dir
+        self.extra_args = tuple(extra_args)   # more `painterly serve` flags
         self.port = port or free_port()
         self.workers = workers
         self.process: subprocess.Popen | None = None
@@ -34,7 +35,7 @@ class Server:
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "painterly", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir),
-             "--workers", str(self.workers), "--device", "cpu"],
+             "--workers", str(self.workers), "--device", "cpu", *self.extra_args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from ..train.adain import AdainTrainConfig
 from ..train.loop import TrainerConfig
@@ -48,14 +47,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
+    from .train_fast import check_output
     from ..errors import PainterlyError
     from ..train.adain import build_adain_training
     from ..train.loop import train
     from .train import TrainBar, report, run_dir_for, trainer_config_from_args, training_device
 
-    output = Path(args.output)
-    if output.suffix != ".safetensors":
-        raise PainterlyError(f"{args.output}: the model file name must end in .safetensors")
+    output = check_output(args.output)
     if not args.width > 0:
         raise PainterlyError(f"--width must be positive, not {args.width}")
     device = training_device(args.device)

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from ..train.image_vae import RECON_LOSSES, ImageVAETrainConfig
 from ..train.loop import TrainerConfig
@@ -52,13 +51,11 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..errors import PainterlyError
+    from .train_fast import check_output
     from ..train.image_vae import build_image_vae_training
     from .train import run_dir_for, run_training, trainer_config_from_args, training_device
 
-    output = Path(args.output)
-    if output.suffix != ".safetensors":
-        raise PainterlyError(f"{args.output}: the model file name must end in .safetensors")
+    output = check_output(args.output)
     cfg = ImageVAETrainConfig(styles_dir=args.styles, size=args.size, latent=args.latent, beta=args.beta,
                               kl_warmup=args.kl_warmup, recon_loss=args.recon_loss, scale_jitter=args.scale_jitter,
                               base_width=args.base_width, max_width=args.max_width,

@@ -46,14 +46,12 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from ..errors import PainterlyError
+    from .train_fast import check_output
     from ..train.style_vae import StyleVAETask, VectorBatches, measure_styles_cached
     from .common import ProgressBar
     from .train import run_dir_for, run_training, trainer_config_from_args, training_device
 
-    output = Path(args.output)
-    if output.suffix != ".safetensors":
-        raise PainterlyError(f"{args.output}: the model file name must end in .safetensors")
+    output = check_output(args.output)
     cfg = StyleVAETrainConfig(styles_dir=args.styles, sizes=tuple(args.sizes), windows=args.windows,
                               min_window=args.min_window, code_size=args.code_size, latent=args.latent, hidden=tuple(args.hidden),
                               beta=args.beta, kl_warmup=args.kl_warmup, holdout_styles=tuple(args.holdout_styles),
