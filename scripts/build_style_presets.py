@@ -3,7 +3,7 @@
 Writes src/painterly/data/styles/NAME.json and NAME.stats.safetensors (Gram, mean and std of
 relu1_1..relu5_1 at a stated reference size). The paintings themselves are never copied.
 
-    python scripts/build_style_presets.py [--data ../shared/data/styles] [--size 512]
+    python scripts/build_style_presets.py [--data ../shared/data/styles] [--sizes 128 256 512] [--only NAME ...]
 """
 
 from __future__ import annotations
@@ -24,6 +24,14 @@ PRESETS = [
     ("composition_vii", "kandinsky_composition_vii.jpg", "Composition VII", "Wassily Kandinsky", "1913"),
     ("water_lilies", "monet_water_lilies_1919.jpg", "Water Lilies", "Claude Monet", "1919"),
     ("udnie", "picabia_udnie.jpg", "Udnie", "Francis Picabia", "1913"),
+    # added for variety: divisionist dots, fauvist colour, cubism, a woodcut, a grid, a mosaic
+    ("jean_metzinger", "delaunay_portrait_jean_metzinger.jpg", "Portrait of Jean Metzinger", "Robert Delaunay", "1906"),
+    ("woman_with_a_hat", "matisse_woman_with_a_hat.jpg", "Woman with a Hat", "Henri Matisse", "1905"),
+    ("contrast_of_forms", "leger_contrast_of_forms.jpg", "Contrast of Forms", "Fernand Léger", "1913"),
+    ("mans_head", "munch_mans_head_in_womans_hair.jpg", "Man's Head in Woman's Hair (woodcut)", "Edvard Munch",
+     "1896"),
+    ("mondrian_1913", "mondrian_composition_1913.jpg", "Composition", "Piet Mondrian", "1913"),
+    ("roman_mosaic", "roman_mosaic_bird.jpg", "Bird (floor mosaic)", "unknown Roman artist", "antiquity"),
 ]
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,9 +42,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 256, 512],
                         help="reference sizes: longer side of the painting in px")
     parser.add_argument("--out", default=str(ROOT / "src" / "painterly" / "data" / "styles"))
+    parser.add_argument("--only", nargs="*", default=None, metavar="NAME", help="build only these presets")
     args = parser.parse_args()
     vgg = VGG19Features(STATS_LAYERS)
     for name, file, title, artist, year in PRESETS:
+        if args.only and name not in args.only:
+            continue
         painting = load_image(Path(args.data) / file)
         stats = {size: compute_style_stats(vgg, resize_longer_side(painting, size)) for size in args.sizes}
         info = StyleInfo(name=name, title=title, artist=artist, year=year, licence="public domain",

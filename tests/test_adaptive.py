@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from helpers import write_noise_images
 from painterly.cli import main
 from painterly.methods.adaptive import load_adaptive_stylizer
 from painterly.nets.adaptive import AdaptiveConfig, AdaptiveGenerator, MultiScaleDiscriminator, pad_to_multiple
@@ -138,11 +138,7 @@ def test_config_is_checked():
 # ------------------------------------------------------------------ end to end
 
 def _images(folder: Path, count: int, seed: int, size=(48, 56)) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for i in range(count):
-        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    return folder
+    return write_noise_images(folder, [str(i) for i in range(count)], size=(size[1], size[0]), seed=seed)
 
 
 def _train(tmp_path, out: Path, *extra) -> int:

@@ -43,3 +43,28 @@ def test_styles_command_lists_networks_too(capsys):
     names = [line.split("\t")[0] for line in lines]
     assert "wheat_field" in names and "starry_night" in names
     assert lines[names.index("wheat_field")].endswith("[fast]")
+
+
+def test_an_installed_adain_decoder_renders_every_statistics_style(tmp_path):
+    """With an AdaIN model in the model folder, every statistics style lists adain; without one, none does."""
+    from painterly.catalog import adain_installed
+    from painterly.methods.adain import builtin_decoder_path
+    from painterly.methods.feedforward import available_models
+    from painterly.nets.adain import AdainDecoderConfig
+    from painterly.train.adain import AdainTask, AdainTrainConfig
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    if not builtin_decoder_path().is_file():
+        assert not adain_installed(available_models(empty))
+        assert all("adain" not in e.methods for e in list_styles(model_dir=empty))
+        assert method_status(empty)["adain"]
+    folder = tmp_path / "models"
+    from painterly.nets.adain import AdainDecoder
+
+    task = AdainTask(AdainTrainConfig(), decoder=AdainDecoder(AdainDecoderConfig(width=1 / 16)))
+    task.export(folder / "decoder.safetensors", {"training": {"steps": 0}})
+    entries = {e.name: e for e in list_styles(model_dir=folder)}
+    for name in StyleRegistry().names():
+        assert entries[name].methods[:2] == ("adain", "optimize")
+    assert method_status(folder)["adain"] is None

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from helpers import write_noise_images
 
 from painterly.cli.common import ArgumentParser
 from painterly.methods.adain import load_adain_stylizer
@@ -17,18 +16,11 @@ from painterly.train.adain import AdainBatches, AdainTask, AdainTrainConfig, bui
 TINY = AdainDecoderConfig(width=1 / 16, input_scale=1.0)  # unscaled: a random decoder reacts visibly to its input
 
 
-def _images(folder, names, size=(48, 40), seed=0):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    for name in names:
-        Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).save(folder / f"{name}.jpg")
-    return folder
-
-
 @pytest.fixture
 def data(tmp_path):
-    content = _images(tmp_path / "content", [f"photo{i}" for i in range(5)] + ["skimage_coffee"])
-    styles = _images(tmp_path / "styles", ["a", "b", "c", "munch_the_scream"], seed=1)
+    content = write_noise_images(tmp_path / "content", [f"photo{i}" for i in range(5)] + ["skimage_coffee"],
+                                 suffix=".jpg")
+    styles = write_noise_images(tmp_path / "styles", ["a", "b", "c", "munch_the_scream"], seed=1, suffix=".jpg")
     return content, styles
 
 
@@ -132,3 +124,123 @@ def test_cli_errors_are_painterly_errors(data, tmp_path):
                                        "-o", str(tmp_path / "m.pt"), "--device", "cpu"])
     with pytest.raises(PainterlyError, match="safetensors"):
         args.func(args)
+
+
+def test_precomputed_batches_are_deterministic_windows():
+    from painterly.train.adain import PrecomputedAdainBatches
+
+    g = torch.Generator().manual_seed(0)
+    maps = [[torch.randn(512, 5, 7, generator=g).half(), torch.randn(512, 6, 9, generator=g).half()] for _ in range(3)]
+    vectors = [torch.rand(4, 1920, generator=g) for _ in range(2)]
+    batches = PrecomputedAdainBatches(maps, vectors, batch_size=3, cells=4, seed=1)
+    a, b = batches.batch(2), batches.batch(2)
+    assert a["content_feat"].shape == (3, 512, 4, 4) and a["style_vector"].shape == (3, 1920)
+    assert torch.equal(a["content_feat"], b["content_feat"]) and torch.equal(a["style_vector"], b["style_vector"])
+    assert not torch.equal(a["content_feat"], batches.batch(3)["content_feat"])
+    # every window is a real 4 x 4 window of one of the maps, every vector a measured one
+    for window in a["content_feat"]:
+        assert any(torch.equal(window.half(), m[:, t:t + 4, l:l + 4]) for ms in maps for m in ms
+                   for t in range(m.shape[1] - 3) for l in range(m.shape[2] - 3))
+    for vector in a["style_vector"]:
+        assert any(torch.equal(vector, row) for v in vectors for row in v)
+    from painterly.errors import PainterlyError
+    with pytest.raises(PainterlyError, match="smaller than"):
+        PrecomputedAdainBatches(maps, vectors, batch_size=1, cells=6)
+
+
+def test_precomputed_targets_match_the_image_path():
+    """Whole-image windows: the precomputed AdaIN target and style statistics equal the ones computed from pixels."""
+    from painterly.stylespace.vectors import window_vectors
+    from painterly.train.adain import encode_content
+
+    torch.manual_seed(0)
+    task = AdainTask(AdainTrainConfig(crop=32), decoder=AdainDecoder(TINY))
+    photo = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
+    painting = torch.randint(0, 256, (3, 40, 48), dtype=torch.uint8)
+    (fmap,), = encode_content(task.encoder, [photo], scales=(1.0,), crop=32)
+    assert fmap.shape == (512, 4, 4) and fmap.dtype == torch.float16
+    vector = window_vectors(task.encoder, painting.float().div(255)[None], [(0.0, 0.0, 1.0, 1.0)])
+    pre_target, pre_stats = task._targets({"content_feat": fmap[None].float(), "style_vector": vector})
+    img_target, img_stats = task._targets({"content": photo.float().div(255)[None],
+                                           "style": painting.float().div(255)[None]})
+    assert torch.allclose(pre_target, img_target, rtol=2e-3, atol=2e-2 * float(img_target.abs().mean()))
+    for layer, (mean, std) in img_stats.items():
+        assert torch.allclose(pre_stats[layer][0], mean, rtol=1e-4, atol=1e-4)
+        assert torch.allclose(pre_stats[layer][1], std, rtol=1e-4, atol=1e-4)
+
+
+def test_cli_precompute_and_init_decoder(data, tmp_path):
+    from painterly.errors import PainterlyError
+
+    content, styles = data
+    common = ["--content", str(content), "--styles", str(styles), "--iterations", "2", "--batch-size", "2",
+              "--crop", "32", "--content-size", "40", "--style-size", "48", "--holdout-photos", "1",
+              "--no-tensorboard", "--quiet", "--device", "cpu", "--precompute", "--style-windows", "3"]
+    first = tmp_path / "first.safetensors"
+    args = _train_parser().parse_args(["train", "adain", "-o", str(first), "--width", "0.0625",
+                                       "--identity-fraction", "0.5", "--identity-weight", "1",
+                                       "--run-dir", str(tmp_path / "r1"), *common])
+    assert args.func(args) == 0
+    meta = load_adain_stylizer(first).meta["training"]["task"]
+    assert meta["precompute"] is True and meta["style_windows"] == 3 and meta["identity_fraction"] == 0.5
+    # fine-tuning starts from the given decoder: Adam moves each weight by about lr per step, so after
+    # two steps at lr 1e-12 the weights are the initial ones to ~1e-12 (a fresh decoder differs by ~0.1)
+    second = tmp_path / "second.safetensors"
+    args = _train_parser().parse_args(["train", "adain", "-o", str(second), "--width", "0.0625", "--lr", "1e-12",
+                                       "--init-decoder", str(first), "--run-dir", str(tmp_path / "r2"), *common])
+    assert args.func(args) == 0
+    a, b = load_adain_stylizer(first).decoder.state_dict(), load_adain_stylizer(second).decoder.state_dict()
+    assert all(torch.allclose(a[k], b[k], rtol=0, atol=1e-9) for k in a)
+    args = _train_parser().parse_args(["train", "adain", "-o", str(tmp_path / "x.safetensors"), "--width", "0.125",
+                                       "--init-decoder", str(first), "--run-dir", str(tmp_path / "r3"), *common])
+    with pytest.raises(PainterlyError, match="width"):
+        args.func(args)
+    args = _train_parser().parse_args(["train", "adain", "-o", str(tmp_path / "y.safetensors"),
+                                       "--identity-fraction", "2", "--run-dir", str(tmp_path / "r4"), *common])
+    with pytest.raises(PainterlyError, match="identity-fraction"):
+        args.func(args)
+
+
+def test_precomputed_pixel_crops_lie_under_their_windows():
+    from painterly.train.adain import PrecomputedAdainBatches
+
+    maps, photos = [], []
+    for h, w in ((5, 7), (6, 9)):
+        fmap = torch.zeros(512, h, w)
+        fmap[0] = torch.arange(h)[:, None] * 100.0 + torch.arange(w)[None, :]
+        maps.append(fmap.half())
+        ys, xs = torch.meshgrid(torch.arange(8 * h), torch.arange(8 * w), indexing="ij")
+        photos.append(torch.stack([ys // 8, xs // 8, torch.full_like(ys, h)]).to(torch.uint8))
+    batches = PrecomputedAdainBatches([maps], [torch.rand(3, 1920)], batch_size=6, cells=4, seed=3, photos=[photos])
+    batch = batches.batch(0)
+    assert batch["content"].shape == (6, 3, 32, 32)
+    for window, crop in zip(batch["content_feat"], batch["content"] * 255):
+        top, left = divmod(int(window[0, 0, 0]), 100)
+        assert int(crop[0, 0, 0].round()) == top and int(crop[1, 0, 0].round()) == left
+        assert window.shape[-1] == 4 and int(crop[2, 0, 0].round()) in (5, 6)   # the same scale's photo
+        assert torch.equal((crop[0, ::8, 0].round() - top), torch.arange(4.0))  # 8 px per cell
+
+
+def test_identity_samples_reconstruct_the_photo():
+    """identity_fraction 1: no style loss, the target is the photo's relu4_1, the pixel term is the MSE to the photo."""
+    torch.manual_seed(0)
+    cfg = AdainTrainConfig(crop=32, identity_fraction=1.0, identity_weight=2.0)
+    task = AdainTask(cfg, decoder=AdainDecoder(TINY))
+    batch = AdainBatches(_uint8(2), _uint8(2, seed=1), batch_size=2, crop=32).batch(0)
+    losses = task.losses(batch, 0)
+    assert float(losses["style"]) == 0.0
+    with torch.no_grad():
+        out = task.decoder(task.encoder(batch["content"])["relu4_1"])
+        expected = ((out - batch["content"]) * 255).square().mean()
+        content = (task.encoder(out)["relu4_1"] - task.encoder(batch["content"])["relu4_1"]).square().mean()
+    assert torch.allclose(losses["identity"], expected, rtol=1e-4)
+    assert torch.allclose(losses["content"], content, rtol=1e-4)
+    assert torch.allclose(losses["total"], content + 2.0 * expected, rtol=1e-4)
+    # half the batch: the second sample is styled (style loss > 0), the first is an identity sample
+    task.cfg.identity_fraction = 0.5
+    half = task.losses(batch, 0)
+    assert float(half["style"]) > 0 and task.identity_count(2) == 1
+    task.cfg.identity_fraction = 1.5
+    from painterly.errors import PainterlyError
+    with pytest.raises(PainterlyError, match="identity fraction"):
+        task.losses(batch, 0)

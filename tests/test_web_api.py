@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import io
-import time
 import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import noise_png_bytes, wait_for_job
 from PIL import Image
 
 pytest.importorskip("fastapi")
@@ -27,14 +27,6 @@ from painterly.web.uploads import display_name  # noqa: E402
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 
-def png_bytes(width=48, height=40, mode="RGB", seed=0) -> bytes:
-    rng = np.random.default_rng(seed)
-    image = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).convert(mode)
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 @pytest.fixture()
 def client(tmp_path):
     config = ServeConfig(data_dir=tmp_path / "studio", max_upload_bytes=2 * 1024 * 1024, max_pixels=1_000_000)
@@ -42,18 +34,8 @@ def client(tmp_path):
         yield c
 
 
-def wait(client, job_id, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish")
-
-
 def submit(client, content=None, **fields):
-    files = {"content": ("photo.png", png_bytes() if content is None else content, "image/png")}
+    files = {"content": ("photo.png", noise_png_bytes() if content is None else content, "image/png")}
     data = {"style": "wheat_field", "size": "48", **fields}
     return client.post("/api/jobs", files=files, data={k: v for k, v in data.items() if v is not None})
 
@@ -100,7 +82,7 @@ def test_fast_job_end_to_end(client):
     assert response.status_code == 202, response.text
     created = response.json()
     assert created["status"] == "queued" and valid_job_id(created["id"])
-    job = wait(client, created["id"])
+    job = wait_for_job(client, created["id"])
     assert job["status"] == "done", job
     assert job["method"] == "fast" and job["strength"] == 0.8 and job["preserve_color"] is True
     assert (job["width"], job["height"]) == (48, 40)
@@ -115,25 +97,25 @@ def test_fast_job_end_to_end(client):
 
 def test_optimize_job_reports_progress_and_finishes(client):
     response = submit(client, style="starry_night", method="optimize", size="32", iterations="3")
-    job = wait(client, response.json()["id"])
+    job = wait_for_job(client, response.json()["id"])
     assert job["status"] == "done", job
     assert job["method"] == "optimize" and job["progress"] == 1.0 and job["iterations"] == 3
     assert Image.open(io.BytesIO(client.get(job["result"]).content)).size == (32, 27)
 
 
 def test_own_style_image_uses_optimisation(client):
-    files = {"content": ("p.png", png_bytes(), "image/png"),
-             "style_image": ("painting.png", png_bytes(seed=3), "image/png")}
+    files = {"content": ("p.png", noise_png_bytes(), "image/png"),
+             "style_image": ("painting.png", noise_png_bytes(seed=3), "image/png")}
     response = client.post("/api/jobs", files=files, data={"size": "32", "iterations": "2"})
     assert response.status_code == 202, response.text
-    job = wait(client, response.json()["id"])
+    job = wait_for_job(client, response.json()["id"])
     assert job["status"] == "done" and job["method"] == "optimize" and job["style"] is None
 
 
 def test_zip_of_results(client):
     ids = [submit(client).json()["id"] for _ in range(2)]
     for job_id in ids:
-        assert wait(client, job_id)["status"] == "done"
+        assert wait_for_job(client, job_id)["status"] == "done"
     response = client.get("/api/results.zip", params={"ids": ",".join(ids + ["unknownunknownunknown1"])})
     assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
@@ -150,8 +132,8 @@ def test_zip_of_results(client):
 @pytest.mark.parametrize("payload, needle", [
     (b"", "empty file"),
     (b"this is not an image at all", "not a readable image"),
-    (png_bytes()[:60], "content:"),                                   # truncated PNG
-    (png_bytes(4, 4), "too small"),
+    (noise_png_bytes()[:60], "content:"),                                   # truncated PNG
+    (noise_png_bytes(4, 4), "too small"),
 ])
 def test_bad_photos_are_refused_with_a_clear_message(client, payload, needle):
     response = submit(client, content=payload)
@@ -177,7 +159,7 @@ def test_odd_modes_are_accepted(client):
         buffer = io.BytesIO()
         image = Image.fromarray(np.random.default_rng(1).integers(0, 256, (40, 48, 3), dtype=np.uint8)).convert(mode)
         image.save(buffer, "JPEG" if mode == "CMYK" else "PNG")
-        job = wait(client, submit(client, content=buffer.getvalue()).json()["id"])
+        job = wait_for_job(client, submit(client, content=buffer.getvalue()).json()["id"])
         assert job["status"] == "done", (mode, job)
 
 
@@ -201,7 +183,7 @@ def test_bad_fields_are_422_with_a_reason(client, fields, needle):
 
 
 def test_missing_content_field(client):
-    response = client.post("/api/jobs", files={"photo": ("p.png", png_bytes(), "image/png")},
+    response = client.post("/api/jobs", files={"photo": ("p.png", noise_png_bytes(), "image/png")},
                            data={"style": "wheat_field"})
     assert response.status_code == 422 and "unknown field 'photo'" in response.json()["detail"]
     response = client.post("/api/jobs", data={"style": "wheat_field"})
@@ -214,8 +196,8 @@ def test_traversal_and_unknown_ids(client, tmp_path):
             response = client.get(f"/api/jobs/{job_id}{suffix}")
             assert response.status_code == 404, (job_id, suffix)
     # a malicious upload name is display text only; files are named by the job id
-    files = {"content": ("../../../etc/passwd.png", png_bytes(), "image/png")}
-    job = wait(client, client.post("/api/jobs", files=files, data={"style": "wheat_field", "size": "48"}).json()["id"])
+    files = {"content": ("../../../etc/passwd.png", noise_png_bytes(), "image/png")}
+    job = wait_for_job(client, client.post("/api/jobs", files=files, data={"style": "wheat_field", "size": "48"}).json()["id"])
     assert job["filename"] == "passwd"
     stored = sorted(p.relative_to(tmp_path / "studio").as_posix() for p in (tmp_path / "studio").rglob("*.png"))
     assert stored == [f"results/{job['id']}.png"]

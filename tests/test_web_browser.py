@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from web_server import Server, wait_for_job
+from helpers import wait_for_job
+from web_server import Server
 
 pytest.importorskip("fastapi")
 playwright = pytest.importorskip("playwright.sync_api")

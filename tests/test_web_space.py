@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import noise_png_bytes, wait_for_job
 from PIL import Image
 
 pytest.importorskip("fastapi")
@@ -62,13 +64,6 @@ def train_tiny_style_vae(tmp_path_factory) -> Path:
     return model
 
 
-def png_bytes(width=60, height=40, seed=0) -> bytes:
-    array = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(array).save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 @pytest.fixture(scope="module")
 def style_vae(tmp_path_factory) -> Path:
     return train_tiny_style_vae(tmp_path_factory)
@@ -84,21 +79,11 @@ def client(style_vae, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def upload(client) -> str:
-    response = client.post("/api/uploads", files={"photo": ("holiday.png", png_bytes(), "image/png")})
+    response = client.post("/api/uploads", files={"photo": ("holiday.png", noise_png_bytes(60, 40), "image/png")})
     assert response.status_code == 201, response.text
     stored = response.json()
     assert (stored["width"], stored["height"], stored["filename"]) == (60, 40, "holiday")
     return stored["id"]
-
-
-def wait(client, job_id, timeout=60) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed"):
-            return job
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def decoded(client, url) -> Image.Image:
@@ -149,7 +134,7 @@ def test_no_style_vae_installed(tmp_path):
         info = c.get("/api/space").json()
         assert info["installed"] is False and info["paintings"] == [] and info["styles"] == []
         assert "missing.safetensors" in info["reason"] and "painterly train style-vae" in info["reason"]
-        stored = c.post("/api/uploads", files={"photo": ("p.png", png_bytes(), "image/png")}).json()
+        stored = c.post("/api/uploads", files={"photo": ("p.png", noise_png_bytes(60, 40), "image/png")}).json()
         response = render(c, stored["id"])
         assert response.status_code == 409 and "train style-vae" in response.json()["detail"]
 
@@ -162,7 +147,7 @@ def test_render_a_point_then_the_cache_answers(client, upload):
     point = response.json()
     assert point["t"] == 0.35 and point["status"] in ("queued", "running") and point["cached"] is False
     assert point["size"] == 40 and point["a"] == "starry_night" and point["b"] == "red_stripes"
-    job = wait(client, point["id"])
+    job = wait_for_job(client, point["id"])
     assert job["status"] == "done", job
     assert job["kind"] == "space" and job["style"] == "vae:starry_night..red_stripes@0.35"
     image = decoded(client, job["image"])
@@ -177,7 +162,7 @@ def test_render_a_point_then_the_cache_answers(client, upload):
     assert client.get("/api/health").json()["jobs"]["queued"] == 0
     other = render(client, upload, t=0.35, size=32).json()      # another size is another point
     assert other["cached"] is False
-    assert wait(client, other["id"])["status"] == "done"
+    assert wait_for_job(client, other["id"])["status"] == "done"
 
 
 def test_prefetch_renders_the_path_coarse_to_fine_and_interactive_renders_jump_the_queue(client, upload):
@@ -200,7 +185,7 @@ def test_prefetch_renders_the_path_coarse_to_fine_and_interactive_renders_jump_t
         assert all(p["status"] in ("queued", "running", "done") for p in status["points"])
         time.sleep(0.1)
     assert status["done"] == 5 and all(decoded(client, p["result"]).size == (40, 27) for p in status["points"])
-    assert wait(client, now["id"])["status"] == "done"
+    assert wait_for_job(client, now["id"])["status"] == "done"
     store = client.app.state.store
     interactive = store.get(now["id"])
     jobs = {t: store.get(job_id) for t, job_id in ids.items()}
@@ -282,3 +267,24 @@ def test_rounding_points_and_order():
 def test_space_settings_are_checked(tmp_path, settings, needle):
     with pytest.raises(PainterlyError, match=needle):
         ServeConfig(data_dir=tmp_path, **settings).validate()
+
+
+def test_prune_cache_removes_the_oldest_renders_first(tmp_path):
+    from painterly.web.space import prune_cache
+
+    folder = tmp_path / "renders"
+    folder.mkdir()
+    paths = []
+    for i in range(5):
+        path = folder / f"{i}.png"
+        path.write_bytes(b"x" * 100)
+        os.utime(path, (1000 + i, 1000 + i))
+        paths.append(path)
+    os.utime(paths[0], (2000, 2000))          # written last, though its name is first
+    removed = prune_cache(folder, max_bytes=250, keep=paths[1])
+    assert removed == [paths[2], paths[3]] + [paths[4]]
+    assert sorted(p.name for p in folder.iterdir()) == ["0.png", "1.png"]
+    assert prune_cache(folder, max_bytes=1000) == []
+    assert prune_cache(tmp_path / "missing", max_bytes=0) == []
+    with pytest.raises(PainterlyError, match="cache size"):
+        ServeConfig(data_dir=tmp_path, space_cache_mb=0).validate()

@@ -70,12 +70,3 @@ class Server:
     def __exit__(self, *exc) -> None:
         self.stop()
 
-
-def wait_for_job(client: httpx.Client, job_id: str, statuses=("done", "failed"), timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/api/jobs/{job_id}").json()
-        if job["status"] in statuses:
-            return job
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")

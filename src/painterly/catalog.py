@@ -46,7 +46,12 @@ def list_styles(registry: StyleRegistry | None = None, model_dir: str | Path | N
     for name in registry.names():
         info = registry.info(name)
         found[name] = {"title": info.title, "artist": info.artist, "year": info.year, "methods": set(info.methods)}
-    for model in available_models(model_dir):
+    models = available_models(model_dir)
+    if adain_installed(models):   # AdaIN renders every statistics style from its stored relu4_1 mean/std
+        for entry in found.values():
+            if "optimize" in entry["methods"]:
+                entry["methods"].add("adain")
+    for model in models:
         if model.kind not in (*TRANSFORMER_KINDS, "adaptive"):
             continue
         for name in model.styles:
@@ -60,16 +65,21 @@ def list_styles(registry: StyleRegistry | None = None, model_dir: str | Path | N
             for name, v in sorted(found.items())]
 
 
-def method_status(model_dir: str | Path | None = None) -> dict[str, str | None]:
-    """Each method -> None when it can run here, else why not (one line for the user)."""
+def adain_installed(models: list[ModelInfo]) -> bool:
+    """Whether an AdaIN decoder is among ``models`` or ships with the package."""
     from .methods.adain import builtin_decoder_path
 
-    kinds = {m.kind for m in available_models(model_dir)}
+    return any(m.kind == "adain" for m in models) or builtin_decoder_path().is_file()
+
+
+def method_status(model_dir: str | Path | None = None) -> dict[str, str | None]:
+    """Each method -> None when it can run here, else why not (one line for the user)."""
+    models = available_models(model_dir)
+    kinds = {m.kind for m in models}
     status: dict[str, str | None] = {"optimize": None}
     for kind in ("fast", "multistyle"):
         status[kind] = None if kind in kinds else f"no {kind} network is installed"
-    status["adain"] = (None if "adain" in kinds or builtin_decoder_path().is_file()
-                       else "no trained AdaIN decoder ships in this release")
+    status["adain"] = None if adain_installed(models) else "no trained AdaIN decoder ships in this release"
     status["adaptive"] = None if "adaptive" in kinds else "no artist-level model ships in this release"
     return {m: status[m] for m in METHOD_ORDER}
 
@@ -85,4 +95,4 @@ def find_style(name: str, entries: list[CatalogEntry]) -> CatalogEntry:
     raise StyleNotFoundError(f"unknown style {name!r}{hint}")
 
 
-__all__ = ["CatalogEntry", "list_styles", "find_style", "method_status", "METHOD_ORDER"]
+__all__ = ["CatalogEntry", "list_styles", "find_style", "method_status", "adain_installed", "METHOD_ORDER"]

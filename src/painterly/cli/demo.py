@@ -68,7 +68,7 @@ def run(args) -> int:
         write_animation(list_frames(frames_dir) + [out / "result.png"], out / "optimization.gif", fps=15)
     panels = [(tensor_to_pil(content), "photo"), (stylised, f"optimize: {args.style}")]
     written = ["result.png", "optimization.gif"]
-    for label, image in network_results(photo, args.size, cfg.device):
+    for label, image in network_results(photo, args.size, cfg.device, args.style):
         name = label.replace(": ", "_").replace(" ", "_") + ".png"
         save_image(image, out / name)
         panels.append((image, label))
@@ -79,9 +79,10 @@ def run(args) -> int:
     return 0
 
 
-def network_results(photo, size: int, device: str):
+def network_results(photo, size: int, device: str, style_name: str = "starry_night"):
     """(label, image) for the photo through every installed network: each fast model, a blend
-    of the first two styles of each multi-style model, and the other kinds with their first style."""
+    of the first two styles of each multi-style model, an AdaIN decoder with ``style_name`` (any
+    style works there), and the other kinds with their first style."""
     from ..methods.feedforward import LOADERS, available_models
     from ..methods.stylize import stylize
 
@@ -89,7 +90,9 @@ def network_results(photo, size: int, device: str):
         if model.kind not in LOADERS:   # e.g. the style-space VAEs: not stylizers
             continue
         styles = list(model.styles)
-        if model.kind == "multistyle" and len(styles) >= 2:
+        if model.kind == "adain":
+            style, label = style_name, f"adain: {style_name}"
+        elif model.kind == "multistyle" and len(styles) >= 2:
             style, label = {styles[0]: 0.5, styles[1]: 0.5}, f"multistyle: {styles[0]}+{styles[1]}"
         else:
             style, label = (styles[0] if styles else None), f"{model.kind}: {styles[0] if styles else model.name}"

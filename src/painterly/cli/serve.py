@@ -35,6 +35,8 @@ def add_parser(subparsers) -> None:
                         "(default %(default)s)")
     p.add_argument("--space-points", type=positive_int, default=d.space_prefetch_points,
                    help="points the /space page renders for 'render the whole path' (default %(default)s)")
+    p.add_argument("--space-cache-mb", type=float, default=d.space_cache_mb, metavar="MB",
+                   help="disk kept for /space renders; the oldest are removed beyond it (default %(default)g)")
     p.add_argument("--max-pixels", type=positive_int, default=d.max_pixels,
                    help="largest accepted image in pixels (default %(default)s)")
     add_device_argument(p)
@@ -55,7 +57,8 @@ def run(args) -> int:
                          workers=args.workers, device=resolve_device(args.device), model_dir=args.model_dir,
                          max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
                          style_vae=args.style_vae, space_iterations=args.space_iterations,
-                         space_prefetch_points=args.space_points).validate()
+                         space_prefetch_points=args.space_points,
+                         space_cache_mb=args.space_cache_mb).validate()
     if config.host not in LOCAL_HOSTS:
         log.warning("listening on %s: anyone who can reach this address can use the studio", config.host)
     check_port_free(config.host, config.port)

@@ -42,6 +42,17 @@ def add_parser(subparsers) -> None:
                    help="painting file stems never trained on (default: ten public-domain paintings)")
     g.add_argument("--holdout-photos", type=int, default=DEFAULTS.holdout_photos, metavar="N",
                    help="photos held out at random besides scikit-image/scikit-learn samples")
+    g.add_argument("--precompute", action="store_true",
+                   help="encode the training photos and paintings once, so a step runs only the decoder and "
+                        "one VGG pass over its output (for CPU training; needs about 2 MB of memory per photo)")
+    g.add_argument("--style-windows", type=positive_int, default=DEFAULTS.style_windows, metavar="N",
+                   help="with --precompute: random windows measured per painting")
+    g.add_argument("--identity-fraction", type=float, default=DEFAULTS.identity_fraction, metavar="F",
+                   help="share of each batch whose style is the photo itself (identity loss, Park & Lee 2019)")
+    g.add_argument("--identity-weight", type=non_negative_float, default=DEFAULTS.identity_weight,
+                   help="weight of the pixel MSE (0-255 scale) between identity samples and their photos")
+    g.add_argument("--init-decoder", default=None, metavar="MODEL",
+                   help="start from this AdaIN model's decoder weights (fine-tuning; same --width)")
     add_trainer_arguments(p, TRAINER_DEFAULTS)
     p.set_defaults(func=run)
 
@@ -51,9 +62,12 @@ def run(args) -> int:
     from ..errors import PainterlyError
     from ..train.adain import build_adain_training
     from ..train.loop import train
+    from .common import ProgressBar
     from .train import TrainBar, report, run_dir_for, trainer_config_from_args, training_device
 
     output = check_output(args.output)
+    if not 0.0 <= args.identity_fraction <= 1.0:
+        raise PainterlyError(f"--identity-fraction must be in [0, 1], not {args.identity_fraction}")
     if not args.width > 0:
         raise PainterlyError(f"--width must be positive, not {args.width}")
     device = training_device(args.device)
@@ -61,15 +75,42 @@ def run(args) -> int:
                            content_size=args.content_size, style_size=args.style_size,
                            content_weight=args.content_weight, style_weight=args.style_weight,
                            decoder_width=args.width, holdout_styles=tuple(args.holdout_styles),
-                           holdout_photos=args.holdout_photos, seed=args.seed)
+                           holdout_photos=args.holdout_photos, seed=args.seed, precompute=args.precompute,
+                           style_windows=args.style_windows, identity_fraction=args.identity_fraction,
+                           identity_weight=args.identity_weight)
     tcfg = trainer_config_from_args(args, device, run_dir_for(output, args.run_dir))
-    task, batches, info = build_adain_training(cfg, tcfg.batch_size, tcfg.seed)
+    init = initial_decoder(args.init_decoder, cfg.decoder_width) if args.init_decoder else None
+    bars: dict[str, object] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = ProgressBar(stage, total, enabled=not args.quiet).bar
+        bars[stage].update(1)
+        if done == total:
+            bars[stage].close()
+
+    task, batches, info = build_adain_training(cfg, tcfg.batch_size, tcfg.seed, progress=progress)
+    if init is not None and not args.resume:
+        task.decoder.load_state_dict(init.state_dict())
     bar = TrainBar("train adain", tcfg.iterations, enabled=not args.quiet)
     try:
         result = train(task, batches, tcfg, info["validation"], [bar], export_path=output,
                        task_config={**cfg.to_dict(), "held_out_styles": info["val_styles"],
-                                    "held_out_photos": info["val_content"]})
+                                    "held_out_photos": info["val_content"], "init_decoder": args.init_decoder})
     finally:
         bar.close()
     report(result, output)
     return 0
+
+
+def initial_decoder(model: str, width: float):
+    """The decoder of an AdaIN model file, checked against the width being trained."""
+    from ..errors import PainterlyError
+    from ..io.model_file import load_model_file
+    from ..methods.adain import decoder_from_state
+
+    loaded = load_model_file(model, expected_kind="adain")
+    decoder = decoder_from_state({k: v.float() for k, v in loaded.state.items()}, loaded.architecture, model)
+    if decoder.config.width != width:
+        raise PainterlyError(f"--init-decoder {model} has width {decoder.config.width}, not --width {width}")
+    return decoder

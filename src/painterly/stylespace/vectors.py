@@ -50,16 +50,24 @@ def vector_to_stats(vector: torch.Tensor, layers: Sequence[str] = VECTOR_LAYERS
     """
     if vector.ndim != 1 or vector.numel() != vector_size(layers):
         raise ValueError(f"expected a style vector of {vector_size(layers)} numbers, got shape {tuple(vector.shape)}")
-    values = vector.float().expm1().clamp_min(0)
+    means, stds = vectors_to_stats(vector[None], layers)
+    return {k: v.reshape(-1) for k, v in means.items()}, {k: v.reshape(-1) for k, v in stds.items()}
+
+
+def vectors_to_stats(vectors: torch.Tensor, layers: Sequence[str] = VECTOR_LAYERS
+                     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """Batch form of :func:`vector_to_stats`: N x D vectors -> (means, stds), each layer -> N x C x 1 x 1."""
+    if vectors.ndim != 2 or vectors.shape[1] != vector_size(layers):
+        raise ValueError(f"expected N x {vector_size(layers)} style vectors, got shape {tuple(vectors.shape)}")
+    values = vectors.float().expm1().clamp_min(0)
     means, stds, offset = {}, {}, 0
     for kind in (means, stds):
         for layer in layers:
             c = layer_channels(layer)
-            kind[layer] = values[offset:offset + c]
+            kind[layer] = values[:, offset:offset + c].reshape(-1, c, 1, 1)
             offset += c
     floor = ADAIN_EPS ** 0.5
-    stds = {layer: s.clamp_min(floor) for layer, s in stds.items()}
-    return means, stds
+    return means, {layer: s.clamp_min(floor) for layer, s in stds.items()}
 
 
 def image_vector(vgg: VGG19Features, image: torch.Tensor, layers: Sequence[str] = VECTOR_LAYERS) -> torch.Tensor:
@@ -114,12 +122,12 @@ def window_vectors(vgg: VGG19Features, image: torch.Tensor, windows: Sequence[tu
 
 
 def random_windows(count: int, min_fraction: float, generator: torch.Generator,
-                   aspect: float = 1.0) -> list[tuple[float, float, float, float]]:
+                   aspect: float = 1.0, max_fraction: float = 1.0) -> list[tuple[float, float, float, float]]:
     """``count`` random square-ish windows (in pixels, for an image of aspect width/height ``aspect``)
-    whose side is between ``min_fraction`` and 1 of the shorter side; as fractions of (H, W)."""
+    whose side is between ``min_fraction`` and ``max_fraction`` of the shorter side; as fractions of (H, W)."""
     out = []
     for _ in range(count):
-        side = min_fraction + (1.0 - min_fraction) * torch.rand((), generator=generator).item()
+        side = min_fraction + (max_fraction - min_fraction) * torch.rand((), generator=generator).item()
         fh, fw = (side, side / aspect) if aspect >= 1 else (side * aspect, side)
         top = (1.0 - fh) * torch.rand((), generator=generator).item()
         left = (1.0 - fw) * torch.rand((), generator=generator).item()
@@ -127,5 +135,5 @@ def random_windows(count: int, min_fraction: float, generator: torch.Generator,
     return out
 
 
-__all__ = ["VECTOR_LAYERS", "CODE_SIZE", "vector_size", "stats_to_vector", "vector_to_stats", "image_vector", "window_vectors",
-           "random_windows"]
+__all__ = ["VECTOR_LAYERS", "CODE_SIZE", "vector_size", "stats_to_vector", "vector_to_stats", "vectors_to_stats", "image_vector",
+           "window_vectors", "random_windows"]

@@ -37,6 +37,7 @@ class ServeConfig:
     space_iterations: int = 100             # optimisation steps per style-space render
     space_prefetch_points: int = 21         # points of "render the whole path" (at most 1 / space_t_step + 1)
     space_t_step: float = 0.05              # style-space renders are cached at t rounded to this
+    space_cache_mb: float = 512.0           # style-space render cache: oldest renders removed beyond this
 
     def validate(self) -> "ServeConfig":
         if not 0 < self.port < 65536:
@@ -49,6 +50,8 @@ class ServeConfig:
             raise PainterlyError(f"unknown style-space render method {self.space_method!r}: use auto, adain or optimize")
         if not 0 < self.space_t_step <= 0.5 or abs(round(1 / self.space_t_step) * self.space_t_step - 1) > 1e-9:
             raise PainterlyError(f"the style-space t step must divide 1 (0.05, 0.1, 0.25, ...), not {self.space_t_step}")
+        if not self.space_cache_mb > 0:
+            raise PainterlyError(f"the style-space cache size must be positive, not {self.space_cache_mb} MB")
         if not 2 <= self.space_prefetch_points <= round(1 / self.space_t_step) + 1:
             raise PainterlyError(f"style-space prefetch points must be between 2 and {round(1 / self.space_t_step) + 1}")
         if not 32 <= self.space_size <= self.space_max_size or self.space_iterations < 1:

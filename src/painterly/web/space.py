@@ -11,7 +11,8 @@
 A render is a job of the studio's queue (a row in the job store, run on the runner's bounded
 worker threads, visible at ``/api/jobs/{id}``), never work on the event loop. Results are cached
 on disk by (photo, A, B, t rounded to ``t_step``, size, model file, method, iterations), so a
-point asked for twice is rendered once and moving the slider back is instant. Space jobs run
+point asked for twice is rendered once and moving the slider back is instant; beyond
+``space_cache_mb`` the least recently written renders are removed (:func:`prune_cache`). Space jobs run
 newest interactive request first, then the prefetched path coarse to fine (0, 1, 1/2, 1/4,
 3/4, ...), so a partly rendered path already covers the whole slider.
 
@@ -73,6 +74,30 @@ class PrefetchBody(BaseModel):
 
 
 # ------------------------------------------------------------------ pure helpers
+
+def prune_cache(folder: Path, max_bytes: float, keep: Path | None = None) -> list[Path]:
+    """Remove the oldest files (by modification time) of ``folder`` until it holds at most
+    ``max_bytes``; ``keep`` is never removed. Returns the removed paths."""
+    try:
+        files = [(entry.stat().st_mtime, entry.stat().st_size, Path(entry.path)) for entry in os.scandir(folder)
+                 if entry.is_file()]
+    except FileNotFoundError:
+        return []
+    total = sum(size for _, size, _ in files)
+    removed = []
+    for _, size, path in sorted(files):
+        if total <= max_bytes:
+            break
+        if keep is not None and path == keep:
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:   # another worker pruned it first
+            pass
+        total -= size
+        removed.append(path)
+    return removed
+
 
 def round_t(t: float, step: float) -> float:
     """``t`` checked to lie in [0, 1] and rounded to the nearest multiple of ``step``."""
@@ -326,6 +351,7 @@ class SpaceRenderer:
 
             picture = tensor_to_pil(render(photo, stats, cfg, callbacks=[report]))
             path = save_image(picture, self.render_path(task.key))
+            prune_cache(path.parent, self.config.space_cache_mb * 1e6, keep=path)
             result = self.runner.result_path(task.job_id)      # /api/jobs/{id}/result serves it too
             result.parent.mkdir(parents=True, exist_ok=True)
             try:
