@@ -1,6 +1,6 @@
 """Render docs/gallery.md: every built-in style on three sample photos.
 
-    python scripts/make_gallery.py [--size 256] [--iterations 150] [--workers 2] [--only NAME ...]
+    python scripts/make_gallery.py [--size 256] [--iterations 100] [--workers 2] [--only NAME ...]
 
 The photos are scikit-image's public-domain samples (astronaut, coffee, chelsea), which no
 built-in model was trained on. Each style is rendered with the first method that can render
@@ -69,7 +69,7 @@ def main() -> None:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=256)
-    p.add_argument("--iterations", type=int, default=150)
+    p.add_argument("--iterations", type=int, default=100)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--only", nargs="*", default=None)
     args = p.parse_args()
