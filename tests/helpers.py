@@ -39,3 +39,19 @@ def wait_for_job(client, job_id: str, statuses=("done", "failed"), timeout: floa
             return job
         time.sleep(poll)
     raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+
+
+def run_cli(capsys, *argv) -> tuple[int, str, str]:
+    """``painterly ARGV...`` in-process: (exit status, stdout, stderr)."""
+    from painterly.cli import main
+
+    code = main([*map(str, argv)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_one_error(code: int, stderr: str, message: str = "") -> None:
+    """Exit status 2 and exactly one ``error:`` line containing ``message``, no traceback."""
+    assert code == 2
+    assert stderr.startswith("error: ") and stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
+    assert message in stderr, stderr

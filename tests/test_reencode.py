@@ -20,7 +20,7 @@ from painterly.analysis.embedding_plot import project, projection_html
 from painterly.analysis.embeddings import (DistanceTracker, EmbeddingSequence, NoEmbeddingError, embedding_distances,
                                            embedding_probe, load_sequences, pooled_mean_std)
 from painterly.analysis.reencode import ReencodeConfig, quantize_8bit, reencode, run_reencode
-from painterly.cli import main
+from helpers import assert_one_error, run_cli
 from painterly.errors import PainterlyError
 from painterly.io.model_file import save_model_file
 from painterly.io.streaming import AnimationStream
@@ -55,25 +55,13 @@ def photos(tmp_path):
     return [folder / "photo.png", folder / "stripes.png"]
 
 
-def cli(capsys, *argv):
-    code = main([*map(str, argv)])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_error(code, stderr, message=""):
-    assert code == 2
-    assert stderr.startswith("error: ") and stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
-    assert message in stderr, stderr
-
-
 # --------------------------------------------------------------------------- the command, end to end
 
 
 @pytest.mark.parametrize("passes, every", [(7, 3), (6, 3), (4, 1)])
 def test_reencode_writes_every_kth_pass(capsys, tmp_path, photos, model, passes, every):
     out, log = tmp_path / "out", tmp_path / "log"
-    code, stdout, stderr = cli(capsys, "reencode", *photos, "--model", model, "--reencodes", passes,
+    code, stdout, stderr = run_cli(capsys, "reencode", *photos, "--model", model, "--reencodes", passes,
                                "--reencode-steps", every, "-o", out, "--embeddings", "--log", log, "--json",
                                "--quiet", "--device", "cpu")
     assert code == 0, stderr
@@ -101,7 +89,7 @@ def test_reencode_writes_every_kth_pass(capsys, tmp_path, photos, model, passes,
 
 def test_pass_zero_is_the_input_and_passes_follow_from_the_pngs(capsys, tmp_path, photos, model):
     out = tmp_path / "out"
-    code, _, stderr = cli(capsys, "reencode", photos[0], "--model", model, "--reencodes", 2, "-o", out, "--quiet")
+    code, _, stderr = run_cli(capsys, "reencode", photos[0], "--model", model, "--reencodes", 2, "-o", out, "--quiet")
     assert code == 0, stderr
     assert "wrote" in stderr
     frames = [np.array(Image.open(out / "photo" / f"pass_{p:06d}.png")) for p in range(3)]
@@ -115,7 +103,7 @@ def test_pass_zero_is_the_input_and_passes_follow_from_the_pngs(capsys, tmp_path
 
 def test_distances_csv_matches_the_npy_files(capsys, tmp_path, photos, model):
     out = tmp_path / "out"
-    assert cli(capsys, "reencode", photos[1], "--model", model, "--reencodes", 6, "--reencode-steps", 2, "-o", out,
+    assert run_cli(capsys, "reencode", photos[1], "--model", model, "--reencodes", 6, "--reencode-steps", 2, "-o", out,
                "--embeddings", "--quiet")[0] == 0
     [sequence] = load_sequences(out)
     assert sequence.label == "stripes" and list(sequence.passes) == [0, 2, 4, 6]
@@ -136,7 +124,7 @@ def test_mp4_animation(capsys, tmp_path, photos, model):
     import imageio.v3 as iio
 
     out = tmp_path / "out"
-    code, _, stderr = cli(capsys, "reencode", photos[0], "--model", model, "--reencodes", 4, "-o", out, "--mp4",
+    code, _, stderr = run_cli(capsys, "reencode", photos[0], "--model", model, "--reencodes", 4, "-o", out, "--mp4",
                           "--quiet")
     assert code == 0, stderr
     assert not (out / "photo.gif").exists()
@@ -147,7 +135,7 @@ def test_mp4_animation(capsys, tmp_path, photos, model):
 def test_multistyle_model_with_a_style_name(capsys, tmp_path, photos):
     path = save_tiny(tmp_path / "trio.safetensors", kind="multistyle", styles=("a", "b", "c"), seed=2)
     out = tmp_path / "out"
-    code, stdout, stderr = cli(capsys, "reencode", photos[0], "--model", path, "--style", "b", "--reencodes", 2,
+    code, stdout, stderr = run_cli(capsys, "reencode", photos[0], "--model", path, "--style", "b", "--reencodes", 2,
                                "-o", out, "--embeddings", "--json", "--quiet")
     assert code == 0, stderr
     assert json.loads(stdout)["method"] == "multistyle"
@@ -162,7 +150,7 @@ def test_adain_with_an_untrained_decoder(capsys, tmp_path, photos, style_png):
     decoder = save_model_file(tmp_path / "dec.safetensors", "adain", AdainDecoder(tiny).state_dict(),
                               {"architecture": {"decoder": tiny.to_dict()}})
     out = tmp_path / "out"
-    code, stdout, stderr = cli(capsys, "reencode", photos[0], "--method", "adain", "--model", decoder, "--style",
+    code, stdout, stderr = run_cli(capsys, "reencode", photos[0], "--method", "adain", "--model", decoder, "--style",
                                style_png, "--reencodes", 2, "-o", out, "--embeddings", "--json", "--quiet")
     assert code == 0, stderr
     summary = json.loads(stdout)
@@ -233,7 +221,7 @@ def test_artist_level_model(capsys, tmp_path, photos):
     path = save_model_file(tmp_path / "artist.safetensors", "adaptive", adaptive.AdaptiveGenerator(config).state_dict(),
                            {"architecture": config.to_dict(), "styles": [{"name": "van_gogh"}]})
     out = tmp_path / "out"
-    code, stdout, stderr = cli(capsys, "reencode", photos[0], "--method", "adaptive", "--model", path,
+    code, stdout, stderr = run_cli(capsys, "reencode", photos[0], "--method", "adaptive", "--model", path,
                                "--reencodes", 2, "-o", out, "--embeddings", "--json", "--quiet")
     assert code == 0, stderr
     summary = json.loads(stdout)
@@ -341,13 +329,13 @@ def test_projector_keeps_at_most_the_points_asked_for(tmp_path, model):
 ])
 def test_bad_arguments_are_one_line_and_write_nothing(capsys, tmp_path, photos, flags, message):
     out = tmp_path / "out"
-    code, stdout, stderr = cli(capsys, "reencode", photos[0], "-o", out, "--quiet", *flags)
+    code, stdout, stderr = run_cli(capsys, "reencode", photos[0], "-o", out, "--quiet", *flags)
     assert_one_error(code, stderr, message)
     assert not out.exists() and stdout == ""
 
 
 def test_unknown_model_name_lists_the_builtin_ones(capsys, tmp_path, photos):
-    code, _, stderr = cli(capsys, "reencode", photos[0], "-o", tmp_path / "out", "--reencodes", "2",
+    code, _, stderr = run_cli(capsys, "reencode", photos[0], "-o", tmp_path / "out", "--reencodes", "2",
                           "--model", "wheat_fild")
     assert_one_error(code, stderr, "did you mean wheat_field")
 
@@ -355,17 +343,17 @@ def test_unknown_model_name_lists_the_builtin_ones(capsys, tmp_path, photos):
 def test_an_earlier_run_is_not_mixed_in(capsys, tmp_path, photos, model):
     out = tmp_path / "out"
     args = ["reencode", photos[0], "--model", model, "--reencodes", 4, "-o", out, "--embeddings", "--quiet"]
-    assert cli(capsys, *args)[0] == 0
+    assert run_cli(capsys, *args)[0] == 0
     shorter = args[:5] + [2] + args[6:]
-    code, _, stderr = cli(capsys, *shorter)
+    code, _, stderr = run_cli(capsys, *shorter)
     assert_one_error(code, stderr, "earlier run")
-    assert cli(capsys, *shorter, "--overwrite")[0] == 0
+    assert run_cli(capsys, *shorter, "--overwrite")[0] == 0
     assert len(list((out / "photo").glob("pass_*.npy"))) == 3   # the stale passes 3 and 4 are gone
 
 
 def test_unreadable_input_is_refused_before_writing(capsys, tmp_path, photos, model, text_as_jpg):
     out = tmp_path / "out"
-    code, _, stderr = cli(capsys, "reencode", photos[0], text_as_jpg, "--model", model, "--reencodes", 2, "-o", out)
+    code, _, stderr = run_cli(capsys, "reencode", photos[0], text_as_jpg, "--model", model, "--reencodes", 2, "-o", out)
     assert_one_error(code, stderr, "not a readable image")
     assert not out.exists()
 
@@ -373,7 +361,7 @@ def test_unreadable_input_is_refused_before_writing(capsys, tmp_path, photos, mo
 def test_missing_tensorboard_is_a_clear_error(capsys, tmp_path, photos, model, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)
     out = tmp_path / "out"
-    code, _, stderr = cli(capsys, "reencode", photos[0], "--model", model, "--reencodes", 2, "-o", out,
+    code, _, stderr = run_cli(capsys, "reencode", photos[0], "--model", model, "--reencodes", 2, "-o", out,
                           "--log", tmp_path / "log")
     assert_one_error(code, stderr, "pip install 'painterly[analysis]'")
     assert not out.exists()
@@ -403,7 +391,7 @@ def run_folder(tmp_path_factory, model):
 @pytest.mark.parametrize("method, extra", [("pca", []), ("tsne", []), ("pca", ["--3d"])])
 def test_embeddings_plots(capsys, tmp_path, run_folder, method, extra):
     plot = tmp_path / "plot.png"
-    code, stdout, stderr = cli(capsys, "embeddings", run_folder, "--method", method, "-o", plot,
+    code, stdout, stderr = run_cli(capsys, "embeddings", run_folder, "--method", method, "-o", plot,
                                "--curves", tmp_path / "curves.png", "--json", *extra)
     assert code == 0, stderr
     summary = json.loads(stdout)
@@ -425,13 +413,13 @@ def test_projection_is_deterministic_and_html_escapes_labels():
 def test_embeddings_errors(capsys, tmp_path, run_folder, monkeypatch):
     empty = tmp_path / "empty"
     empty.mkdir()
-    code, _, stderr = cli(capsys, "embeddings", empty, "--method", "pca", "-o", tmp_path / "p.png")
+    code, _, stderr = run_cli(capsys, "embeddings", empty, "--method", "pca", "-o", tmp_path / "p.png")
     assert_one_error(code, stderr, "no embeddings")
-    code, _, stderr = cli(capsys, "embeddings", tmp_path / "missing", "-o", tmp_path / "p.png")
+    code, _, stderr = run_cli(capsys, "embeddings", tmp_path / "missing", "-o", tmp_path / "p.png")
     assert_one_error(code, stderr, "not a folder")
-    code, _, stderr = cli(capsys, "embeddings", run_folder, "-o", tmp_path / "p.jpg")
+    code, _, stderr = run_cli(capsys, "embeddings", run_folder, "-o", tmp_path / "p.jpg")
     assert_one_error(code, stderr, "ending in .png")
     monkeypatch.setitem(sys.modules, "umap", None)
-    code, _, stderr = cli(capsys, "embeddings", run_folder, "--method", "umap", "-o", tmp_path / "p.png")
+    code, _, stderr = run_cli(capsys, "embeddings", run_folder, "--method", "umap", "-o", tmp_path / "p.png")
     assert_one_error(code, stderr, "umap-learn")
     assert not list(tmp_path.glob("p.*"))

@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 
 from conftest import array_to_tensor, make_painting, make_photo
+from helpers import assert_one_error, run_cli
 from painterly.cli import main
 from painterly.errors import PainterlyError
 from painterly.io.model_file import save_model_file
@@ -75,18 +76,6 @@ def user_folder(root: Path) -> Path:
     (folder / "broken.jpg").write_bytes(b"this is not a jpeg")
     (folder / "notes.txt").write_text("not an image\n")
     return folder
-
-
-def cli(capsys, *argv):
-    code = main([*map(str, argv)])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_error(code, stderr, message=""):
-    assert code == 2
-    assert stderr.startswith("error: ") and stderr.count("\n") == 1 and "Traceback" not in stderr, stderr
-    assert message in stderr, stderr
 
 
 class Page(html.parser.HTMLParser):
@@ -267,10 +256,10 @@ def test_command_writes_a_self_contained_page(cli_map):
 
 def test_command_refuses_to_overwrite(cli_map, model, capsys):
     before = cli_map["out"].read_bytes()
-    code, _, err = cli(capsys, "styles-map", "-o", cli_map["out"], "--model", model)
+    code, _, err = run_cli(capsys, "styles-map", "-o", cli_map["out"], "--model", model)
     assert_one_error(code, err, "exists (nothing is overwritten")
     assert cli_map["out"].read_bytes() == before
-    code, _, err = cli(capsys, "styles-map", "-o", cli_map["out"].with_name("new.html"), "--model", model,
+    code, _, err = run_cli(capsys, "styles-map", "-o", cli_map["out"].with_name("new.html"), "--model", model,
                        "--png", cli_map["png"])
     assert_one_error(code, err, "exists")
     assert not cli_map["out"].with_name("new.html").exists()
@@ -301,7 +290,7 @@ def test_command_errors_are_one_line(case, model, tmp_path, capsys, monkeypatch)
         args += ["--method", "umap"]
     elif case == "missing":
         args += ["--styles", tmp_path / "nowhere"]
-    code, _, err = cli(capsys, *args)
+    code, _, err = run_cli(capsys, *args)
     if case == "unreadable":
         warning, _, err = err.partition("\n")
         assert warning.startswith("warning: skipped")

@@ -356,9 +356,8 @@ def _fixed_crops(images: Sequence[torch.Tensor], crop: int) -> torch.Tensor:
 @torch.no_grad()
 def encode_content(encoder: VGG19Features, photos: Sequence[torch.Tensor], scales: Sequence[float], crop: int,
                    progress: Callable[[int, int], None] | None = None, keep_pixels: bool = False):
-    """Each uint8 photo's relu4_1 map (float16) at each scale (the shorter side at least ``crop``).
-
-    With ``keep_pixels`` also returns the uint8 scaled photos the maps were computed from: (maps, pixels).
+    """(maps, pixels): each uint8 photo's relu4_1 map (float16) at each scale (the shorter side at
+    least ``crop``), and with ``keep_pixels`` the uint8 scaled photos they were computed from (else None).
     """
     out, pixels = [], []
     for index, photo in enumerate(photos):
@@ -372,10 +371,11 @@ def encode_content(encoder: VGG19Features, photos: Sequence[torch.Tensor], scale
             maps.append(encoder(scaled.float().div(255.0)[None])[ENCODER_LAYER][0].half())
             scaled_photos.append(scaled)
         out.append(maps)
-        pixels.append(scaled_photos)
+        if keep_pixels:
+            pixels.append(scaled_photos)
         if progress is not None:
             progress(index + 1, len(photos))
-    return (out, pixels) if keep_pixels else out
+    return out, (pixels if keep_pixels else None)
 
 
 def measure_style_windows(encoder: VGG19Features, paintings: Sequence[torch.Tensor], cfg: AdainTrainConfig,
@@ -416,10 +416,8 @@ def build_adain_training(cfg: AdainTrainConfig, batch_size: int, seed: int = 0,
         if cfg.crop % 8:
             raise PainterlyError(f"precomputed training needs a crop divisible by 8 (relu4_1 cells), not {cfg.crop}")
         report = (lambda stage: (lambda done, total: progress(stage, done, total))) if progress else (lambda stage: None)
-        identity = cfg.identity_fraction > 0
-        encoded = encode_content(task.encoder, content, cfg.content_scales, cfg.crop, report("encode photos"),
-                                 keep_pixels=identity)
-        encoded, pixels = encoded if identity else (encoded, None)
+        encoded, pixels = encode_content(task.encoder, content, cfg.content_scales, cfg.crop, report("encode photos"),
+                                         keep_pixels=cfg.identity_fraction > 0)
         vectors = measure_style_windows(task.encoder, styles, cfg, seed, report("measure paintings"))
         batches = PrecomputedAdainBatches(encoded, vectors, batch_size, cfg.crop // 8, seed, photos=pixels)
     else:
