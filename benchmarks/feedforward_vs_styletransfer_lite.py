@@ -85,7 +85,8 @@ def painterly_runners(model_paths: list[Path], threads: int, with_onnx: bool, sc
     for path in model_paths:
         stylizer = load_transformer_stylizer(path, precision="fp32")
         painting = style_painting_of(stylizer.meta, stylizer.style_names[0])
-        name = f"painterly {stylizer.name} (w{stylizer.net.config.width} d{stylizer.net.config.depth})"
+        config = stylizer.net.config
+        name = f"painterly {stylizer.name} (w{config.width} d{config.depth}{' fast variant' if config.fast_variant else ''})"
 
         def eager(image, s=stylizer):
             return tensor_to_pil(apply_stylizer(s, pil_to_tensor(image)))
@@ -158,7 +159,7 @@ def closest_stl_style(painting: str, photo: Image.Image, threads: int, features)
 
 
 def lean_decoder_net(width: int = 16, depth: int = 3) -> nn.Module:
-    """The proposed ``fast_variant``: the same encoder and residual blocks, a narrower decoder
+    """An alternative explored: the same encoder and residual blocks, a narrower decoder
     (4w -> w at 1/2 size, w -> w/2 at full size, 9x9 output conv from w/2 channels)."""
     from painterly.nets.transformer import TransformerConfig, TransformerNet, _ConvNorm
 
@@ -169,39 +170,10 @@ def lean_decoder_net(width: int = 16, depth: int = 3) -> nn.Module:
     return net.eval()
 
 
-class ShuffleNet(nn.Module):
-    """The proposed ``fast_variant``: nothing runs at full resolution.
-
-    A 2x2 pixel-unshuffle turns the image into 12 channels at 1/2 size; a 5x5 conv (w) and a
-    3x3 stride-2 conv (2w) reach 1/4 size; ``depth`` residual blocks of 2w channels; nearest
-    2x upsampling + 3x3 conv back to w at 1/2 size; a 3x3 conv to 12 channels and a 2x2
-    pixel-shuffle give the RGB image. Same total stride (4) and instance norms as
-    TransformerNet, so tiling and conditional norms work unchanged.
-    """
-
-    def __init__(self, width: int = 32, depth: int = 3):
-        super().__init__()
-        from painterly.nets.transformer import _ConvNorm, _Residual
-
-        self.down = nn.ModuleList([_ConvNorm(12, width, 5), _ConvNorm(width, 2 * width, 3, 2)])
-        self.res = nn.ModuleList([_Residual(2 * width, 1) for _ in range(depth)])
-        self.up = nn.ModuleList([_ConvNorm(2 * width, width, 3, upsample=2)])
-        self.out = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(width, 12, 3))
-        self.n_styles = 1
-
-    def forward(self, x: torch.Tensor, style=None) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        x = nn.functional.pad(x, (0, (-w) % 4, 0, (-h) % 4), mode="reflect")
-        y = nn.functional.pixel_unshuffle(x, 2)
-        for layer in [*self.down, *self.res, *self.up]:
-            y = layer(y)
-        return torch.sigmoid(nn.functional.pixel_shuffle(self.out(y), 2))[..., :h, :w]
-
-
-def base_net(width: int = 16, depth: int = 3) -> nn.Module:
+def base_net(width: int = 16, depth: int = 3, fast_variant: bool = False) -> nn.Module:
     from painterly.nets.transformer import TransformerConfig, TransformerNet
 
-    return TransformerNet(TransformerConfig(width=width, depth=depth)).eval()
+    return TransformerNet(TransformerConfig(width=width, depth=depth, fast_variant=fast_variant)).eval()
 
 
 def macs_per_pixel(net: nn.Module, size: int = 64) -> float:
@@ -225,7 +197,7 @@ def explore_runners(threads: int, scratch: Path, use_compile: bool) -> list[Runn
     runners = []
     torch.manual_seed(0)
     nets = (("TransformerNet w16 d3", base_net()), ("TransformerNet w16 d5", base_net(16, 5)),
-            ("lean decoder w16 d3", lean_decoder_net()), ("shuffle variant w32 d3", ShuffleNet().eval()))
+            ("lean decoder w16 d3", lean_decoder_net()), ("fast variant w16 d5", base_net(16, 5, fast_variant=True)))
     for arch, net in nets:
         notes = {"macs_per_px": round(macs_per_pixel(net)), "params": sum(p.numel() for p in net.parameters())}
 

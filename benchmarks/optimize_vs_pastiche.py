@@ -16,8 +16,8 @@ For every (content, style) pair and size:
    ``--snapshot-every`` steps with the clock paused, so its result at T/2 ("same wall time")
    and its loss curve are known too.
 2. ``painterly optimize CONTENT --style STYLE --size S --time-limit T*fraction --json`` runs
-   once per variant (default single scale, ``--scales 2``, and the calibrated style weight)
-   as a child process. painterly's time limit starts after its VGG19 is built, so it
+   once per variant (painterly's defaults, and the defaults without the preconditioner and
+   without the balanced style weight, to show what each contributes) as a child process. painterly's time limit starts after its VGG19 is built, so it
    *includes* the style/content target computation that pastiche's T excludes.
 3. Every result (and pastiche's snapshots every 50 steps) is scored with
    :func:`painterly.analysis.metrics.evaluate` (what ``painterly evaluate`` prints) at the
@@ -58,9 +58,7 @@ DEFAULT_PAIRS = (
 )
 PRESET_PAINTINGS = {"van_gogh_starry_night.jpg", "hokusai_great_wave.jpg", "munch_the_scream.jpg",
                     "kandinsky_composition_vii.jpg", "monet_water_lilies_1919.jpg", "picabia_udnie.jpg"}
-# Style weight that makes painterly's content loss roughly match pastiche's (README: "Calibration").
-CALIBRATED_STYLE_WEIGHT = 2e-6
-DEFAULT_VARIANTS = ("default:", "scales2:--scales 2", "calibrated:--style-weight {calibrated}")
+DEFAULT_VARIANTS = ("default:", "no-precondition:--precondition 0", "fixed-beta:--style-weight 1e-6")
 CURVE_EVERY = 50  # pastiche snapshots evaluated for the curve (plus the one at the budget)
 
 
@@ -115,73 +113,10 @@ def pastiche_worker(argv: list[str]) -> int:
 # child process: painterly through the Python API (records the per-step history)
 # ----------------------------------------------------------------------------------------------
 
-PROTOTYPE_FLAGS = {"--x-adam-warmup": int, "--x-adam-lr": float, "--x-history": int}
-
-
-def split_prototype_flags(argv: list[str]) -> tuple[list[str], dict]:
-    """Take the benchmark-only ``--x-...`` flags (prototype optimiser changes) out of a painterly argv."""
-    rest, found, items = [], {}, iter(argv)
-    for item in items:
-        if item in PROTOTYPE_FLAGS:
-            found[item[4:].replace("-", "_")] = PROTOTYPE_FLAGS[item](next(items))
-        else:
-            rest.append(item)
-    return rest, found
-
-
-class WarmupLBFGS:
-    """Prototype (not in painterly): ``warmup`` Adam steps, then L-BFGS, behind one ``step(closure)``.
-
-    painterly's L-BFGS starts from the content image with torch's tiny first step (L1 norm 1 in
-    [0, 1] pixel units); the curvature pair it yields is meaningless, the second (quasi-Newton)
-    step overshoots by orders of magnitude and the per-step clamp to [0, 1] turns the image into
-    saturated noise that takes ~70 steps to recover from. A few Adam steps first give L-BFGS a
-    sensible starting point and curvature estimate.
-    """
-
-    def __init__(self, image, lbfgs, warmup: int, lr: float):
-        import torch
-
-        self.adam = torch.optim.Adam([image], lr=lr)
-        self.lbfgs, self.warmup, self.calls = lbfgs, warmup, 0
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        self.lbfgs.zero_grad(set_to_none=set_to_none)
-
-    def step(self, closure):
-        self.calls += 1
-        if self.calls > self.warmup:
-            return self.lbfgs.step(closure)
-        loss = closure()
-        self.adam.step()
-        return loss
-
-
-def install_prototypes(options: dict) -> None:
-    """Patch painterly.methods.optimize._make_optimizer in this (child) process only."""
-    import torch
-    from painterly.methods import optimize as module
-
-    original = module._make_optimizer
-
-    def make_optimizer(cfg, image):
-        if cfg.optimizer != "lbfgs":
-            return original(cfg, image)
-        lbfgs = torch.optim.LBFGS([image], lr=cfg.learning_rate, max_iter=1, history_size=options.get("history", 50),
-                                  tolerance_grad=0.0, tolerance_change=0.0)
-        warmup = options.get("adam_warmup", 0)
-        return WarmupLBFGS(image, lbfgs, warmup, options.get("adam_lr", 0.01)) if warmup else lbfgs
-
-    module._make_optimizer = make_optimizer
-
-
 def painterly_api_worker(argv: list[str]) -> int:
     """Same run as ``painterly optimize ... --json`` but with a per-step history (elapsed, scale, losses)."""
     from painterly.cli import build_parser
 
-    argv, prototypes = split_prototype_flags(argv)
-    if prototypes:
-        install_prototypes(prototypes)
     parser = build_parser()
     args = parser.parse_args(["optimize", *argv])
     import torch
@@ -251,11 +186,11 @@ def resolve(path: str, folder: Path) -> Path:
     raise SystemExit(f"error: {path}: not a file, nor in {folder}")
 
 
-def parse_variants(specs: list[str], calibrated: float) -> list[tuple[str, list[str]]]:
+def parse_variants(specs: list[str]) -> list[tuple[str, list[str]]]:
     variants = []
     for spec in specs:
         label, _, flags = spec.partition(":")
-        variants.append((label.strip(), shlex.split(flags.format(calibrated=f"{calibrated:g}"))))
+        variants.append((label.strip(), shlex.split(flags)))
     return variants
 
 
@@ -290,7 +225,7 @@ def run_painterly(content: Path, style: Path, size: int, budget: float, label: s
     common = [str(content), "-o", str(out), "--style", str(style), "--size", str(size), "--iterations",
               str(args.iterations), "--time-limit", f"{budget:.3f}", "--device", "cpu", *flags]
     before = loadavg()
-    if args.runner == "cli" and not any(flag in PROTOTYPE_FLAGS for flag in flags):
+    if args.runner == "cli":
         data, wall = child(["-c", "import sys; from painterly.cli import main; sys.exit(main())", "optimize",
                             *common, "--json", "--quiet"], args.threads)
     else:
@@ -308,8 +243,7 @@ def run_painterly(content: Path, style: Path, size: int, budget: float, label: s
             extra["median_final_scale_step_seconds"] = statistics.median(final)
         if gaps:
             extra["median_step_seconds_all_scales"] = statistics.median(gaps)
-    prototype = " [prototype, not in painterly]" if any(flag in PROTOTYPE_FLAGS for flag in flags) else ""
-    text = f"painterly {label}" + (f" ({' '.join(flags)})" if flags else "") + prototype
+    text = f"painterly {label}" + (f" ({' '.join(flags)})" if flags else "")
     return Run(pair, size, "painterly", text, data["seconds"], data["iterations"], str(out), budget=budget,
                extra=extra)
 
@@ -471,9 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--iterations", type=int, default=300, help="pastiche steps (and painterly's step cap)")
     p.add_argument("--fraction", type=float, default=0.5, help="painterly's time limit as a fraction of pastiche's T")
     p.add_argument("--variant", action="append", default=None, metavar="LABEL:FLAGS",
-                   help="painterly settings to run, repeatable; '{calibrated}' is replaced by "
-                        "--calibrated-style-weight (default: " + "; ".join(DEFAULT_VARIANTS) + ")")
-    p.add_argument("--calibrated-style-weight", type=float, default=CALIBRATED_STYLE_WEIGHT)
+                   help="painterly settings to run, repeatable (default: " + "; ".join(DEFAULT_VARIANTS) + ")")
     p.add_argument("--runner", choices=("cli", "api"), default="cli",
                    help="painterly through `painterly optimize --json`, or the Python API with a per-step history")
     p.add_argument("--pastiche-style-size", choices=("longer-side", "pixels"), default="longer-side",
@@ -506,7 +438,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"warning: {style.name} is a built-in preset painting; the check is meant for unseen paintings",
                   file=sys.stderr)
         pairs[f"{content.stem} + {style.stem}"] = (content, style)
-    variants = parse_variants(args.variant or list(DEFAULT_VARIANTS), args.calibrated_style_weight)
+    variants = parse_variants(args.variant or list(DEFAULT_VARIANTS))
     out_root = Path(args.out)
     out_root.mkdir(parents=True, exist_ok=True)
 

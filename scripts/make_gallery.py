@@ -5,8 +5,8 @@
 The photos are scikit-image's public-domain samples (astronaut, coffee, chelsea), which no
 built-in model was trained on. Each style is rendered with the first method that can render
 it here, in `painterly.catalog.METHOD_ORDER`: its feed-forward network when one ships, else
-AdaIN when a decoder ships, else optimisation from the stored statistics (`--scales 2`, L-BFGS,
-`--iterations` steps). Writes docs/gallery/NAME.jpg (the three results side by side) and
+AdaIN when a decoder ships, else optimisation from the stored statistics (painterly's defaults:
+two scales, preconditioned L-BFGS, balanced β; `--iterations` steps). Writes docs/gallery/NAME.jpg (the three results side by side) and
 docs/gallery.md (one row a style: name, title, method, seconds per photo on this machine), with
 docs/gallery.json keeping the figures so `--only` can re-render some styles.
 """
@@ -49,7 +49,7 @@ def render(task: tuple[str, str, int, int]) -> dict:
         start = time.perf_counter()
         image = photo(photo_name, size)
         if method == "optimize":
-            out = optimize(image, style=name, size=size, iterations=iterations, scales=2, seed=0)
+            out = optimize(image, style=name, size=size, iterations=iterations, seed=0)   # the defaults
         else:
             out = stylize(image, style=name, method=method, size=size)
         seconds.append(time.perf_counter() - start)

@@ -246,6 +246,9 @@ def test_run_optimization_with_sources(content_tensor, style_tensor):
     (dict(time_limit=0), "time limit"),
     (dict(style_layer_weights=(1.0, 2.0)), "2 style layer weights for 5"),
     (dict(style_layers=("relu9_1",)), "relu9_1"),
+    (dict(precondition=-1.0), "precondition"),
+    (dict(precondition=float("nan")), "precondition"),
+    (dict(style_balance=0.0), "style balance"),
 ])
 def test_config_validation(settings, words):
     with pytest.raises(PainterlyError, match=words):
@@ -280,3 +283,45 @@ def test_init_match_starts_from_the_photo_in_the_style_colours(content_tensor, s
     assert torch.allclose(pixels(result.image).mean(1), style_mean, atol=0.05)   # clamping moves it a little
     with pytest.raises(PainterlyError, match="--init match needs a style image"):
         optimize_tensor(content_tensor, "starry_night", size=32, iterations=0, init="match")
+
+
+# --------------------------------------------------------------------------- balanced style weight, preconditioning
+
+
+def test_balanced_style_weight_formula_and_clamps():
+    from painterly.methods.optimize import BALANCED_RANGE, balanced_style_weight
+
+    assert balanced_style_weight(4e5, 1e14, 300.0) == pytest.approx(1.2e-6)
+    assert balanced_style_weight(4e5, 4e13, 300.0) == pytest.approx(3e-6)
+    assert balanced_style_weight(1.0, 1e20, 1.0) == BALANCED_RANGE[0]
+    assert balanced_style_weight(1e9, 1.0, 1.0) == BALANCED_RANGE[1]
+    assert balanced_style_weight(1e5, 0.0) == BALANCED_RANGE[1]       # the photo is the style
+
+
+def test_default_beta_is_measured_from_the_pair(content_tensor, style_tensor):
+    """Without style_weight the run's beta is balance x mean(F_relu4_2(photo)^2) / Gram loss(photo),
+    both computed here by hand with the real VGG19 at the result's size."""
+    from painterly.features import VGG19Features
+    from painterly.losses import gram
+
+    result = optimize_tensor(content_tensor, style_tensor, size=32, iterations=0, style_balance=250.0)
+    vgg = VGG19Features(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"))
+    with torch.no_grad():
+        photo, painting = vgg(content_tensor), vgg(style_tensor)
+    energy = float(photo["relu4_2"].pow(2).mean())
+    style = 0.0
+    for layer in ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"):
+        channels = photo[layer].shape[1]
+        style += 1e3 / channels**2 * float((gram(photo[layer]) - gram(painting[layer])).pow(2).sum())
+    assert result.config["style_weight"] == pytest.approx(250.0 * energy / style, rel=1e-3)
+    fixed = optimize_tensor(content_tensor, style_tensor, size=32, iterations=0, style_weight=3e-6)
+    assert fixed.config["style_weight"] == 3e-6
+
+
+def test_preconditioned_lbfgs_runs_and_lowers_the_loss(content_tensor, style_tensor):
+    plain = optimize_tensor(content_tensor, style_tensor, size=32, iterations=6, precondition=0.0)
+    smoothed = optimize_tensor(content_tensor, style_tensor, size=32, iterations=6, precondition=10.0)
+    assert smoothed.config["precondition"] == 10.0
+    for result in (plain, smoothed):
+        assert result.losses["total"] < result.history[0]["total"]
+    assert not torch.equal(plain.image, smoothed.image)

@@ -13,6 +13,7 @@ from PIL import Image
 from torch import nn
 
 from painterly.cli import main
+from painterly.errors import PainterlyError
 from painterly.io.model_file import load_model_file
 from painterly.nets.transformer import TransformerConfig, TransformerNet
 from painterly.train.data import FolderBatches, find_images
@@ -101,12 +102,54 @@ def test_default_style_layers_depend_on_the_style_source(style_files):
     assert builtin_task.style.info["artist"] == "Francis Picabia"
 
 
+# --------------------------------------------------------------------------- loss margin
+
+
+def test_features_with_margin_crop_back_to_the_image():
+    """Reflection-pad, run, crop by margin / stride: for layers that only look at their own
+    position (identity, 2x2 average pooling) the result is exactly the unpadded features."""
+    from painterly.train.fast import features_with_margin
+
+    def features(x):
+        return {"full": x * 2, "half": torch.nn.functional.avg_pool2d(x, 2), "eighth": torch.nn.functional.avg_pool2d(x, 8)}
+
+    images = torch.rand(2, 3, 32, 48, generator=torch.Generator().manual_seed(0))
+    plain = features(images)
+    for margin in (0, 8, 16):
+        got = features_with_margin(features, images, margin)
+        for layer, value in plain.items():
+            assert torch.equal(got[layer], value), (margin, layer)
+
+
+def test_features_with_margin_on_vgg_keep_shapes_and_change_only_the_border():
+    from painterly.features import VGG19Features
+    from painterly.train.fast import features_with_margin
+
+    vgg = VGG19Features(("relu1_2", "relu4_3"))
+    images = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        plain, padded = vgg(images), features_with_margin(vgg, images, 16)
+    for layer in plain:
+        assert padded[layer].shape == plain[layer].shape
+    centre = (slice(None), slice(None), slice(8, -8), slice(8, -8))
+    assert torch.allclose(padded["relu1_2"][centre], plain["relu1_2"][centre], atol=1e-3)    # 3x3 convs: local
+    assert not torch.allclose(padded["relu1_2"][..., 0, :], plain["relu1_2"][..., 0, :])    # the edge row differs
+
+
+@pytest.mark.parametrize("margin", [-8, 4, 32])
+def test_loss_margin_is_checked(margin):
+    with pytest.raises(PainterlyError, match="loss margin"):
+        FastTrainConfig(style="x.png", loss_margin=margin, crop=32).validate()
+    with pytest.raises(PainterlyError, match="loss margin"):
+        MultiStyleTrainConfig(styles=("a.png", "b.png"), loss_margin=margin, crop=32).validate()
+
+
 # --------------------------------------------------------------------------- real VGG smoke tests
 
 
 def test_fast_trainer_smoke_on_real_vgg(tmp_path, data_dir, style_files):
     with FolderBatches(find_images(data_dir), crop=32, batch_size=2, seed=0) as batches:
-        task = build_fast_task(FastTrainConfig(style=str(style_files[0]), **tiny()), batches)
+        task = build_fast_task(FastTrainConfig(style=str(style_files[0]), loss_margin=8, **tiny()), batches)
         assert task.cfg.style_weight > 0 and task.cfg.tv_weight > 0
         before = snapshot(task.net)
         result = train(task, batches, trainer(tmp_path), export_path=tmp_path / "m.safetensors",
@@ -124,7 +167,7 @@ def test_fast_trainer_smoke_on_real_vgg(tmp_path, data_dir, style_files):
 
 def test_multistyle_smoke_on_real_vgg_and_add_style_keeps_old_styles(tmp_path, data_dir, style_files):
     with FolderBatches(find_images(data_dir), crop=32, batch_size=2, seed=0) as batches:
-        cfg = MultiStyleTrainConfig(styles=tuple(map(str, style_files[:2])), **tiny())
+        cfg = MultiStyleTrainConfig(styles=tuple(map(str, style_files[:2])), loss_margin=8, **tiny())
         task = build_multistyle_task(cfg, batches)
         assert len(task.cfg.style_weights) == 2
         before = snapshot(task.net)

@@ -290,7 +290,7 @@ def run_reconstruction(image: torch.Tensor, layers: Sequence[str] | str, config:
 
     def closure() -> torch.Tensor:
         nonlocal terms
-        stepper.optimizer.zero_grad(set_to_none=True)
+        current.grad = None
         terms = objective(current)
         terms["total"].backward()
         return terms["total"]

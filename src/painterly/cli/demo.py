@@ -46,7 +46,7 @@ def run(args) -> int:
     from ..io.animation import FrameWriter, list_frames, write_animation
     from ..io.image import load_image, save_image, tensor_to_pil
     from ..io.sheet import contact_sheet
-    from ..methods.optimize import OptimizeConfig, load_styles, run_optimization
+    from ..methods.optimize import OptimizeConfig, load_styles, resolve_scales, run_optimization
     from .common import ProgressBar, resolve_device
 
     out = Path(args.output_dir) if args.output_dir else default_output_dir()
@@ -56,7 +56,8 @@ def run(args) -> int:
     styles = load_styles([args.style])
     cfg = OptimizeConfig(size=args.size, iterations=args.iterations, time_limit=args.time_limit,
                          device=resolve_device(args.device)).validate()
-    bar = ProgressBar(f"demo ({args.style})", cfg.iterations, enabled=not args.quiet)
+    cfg = resolve_scales(cfg, *content.shape[-2:])
+    bar = ProgressBar(f"demo ({args.style})", cfg.iterations * cfg.scales, enabled=not args.quiet)
     with tempfile.TemporaryDirectory(prefix="painterly-demo-") as frames_dir:
         try:
             result = run_optimization(content, styles, cfg, [bar, FrameWriter(frames_dir, 5)])
@@ -68,8 +69,8 @@ def run(args) -> int:
         write_animation(list_frames(frames_dir) + [out / "result.png"], out / "optimization.gif", fps=15)
     panels = [(tensor_to_pil(content), "photo"), (stylised, f"optimize: {args.style}")]
     written = ["result.png", "optimization.gif"]
-    for label, image in network_results(photo, args.size, cfg.device, args.style):
-        name = label.replace(": ", "_").replace(" ", "_") + ".png"
+    for label, image, model_name in network_results(photo, args.size, cfg.device, args.style):
+        name = f"{label.split(':')[0]}_{model_name}.png"
         save_image(image, out / name)
         panels.append((image, label))
         written.append(name)
@@ -80,7 +81,7 @@ def run(args) -> int:
 
 
 def network_results(photo, size: int, device: str, style_name: str = "starry_night"):
-    """(label, image) for the photo through every installed network: each fast model, a blend
+    """(label, image, model name) for the photo through every installed network: each fast model, a blend
     of the first two styles of each multi-style model, an AdaIN decoder with ``style_name`` (any
     style works there), and the other kinds with their first style."""
     from ..methods.feedforward import LOADERS, available_models
@@ -95,5 +96,6 @@ def network_results(photo, size: int, device: str, style_name: str = "starry_nig
         elif model.kind == "multistyle" and len(styles) >= 2:
             style, label = {styles[0]: 0.5, styles[1]: 0.5}, f"multistyle: {styles[0]}+{styles[1]}"
         else:
-            style, label = (styles[0] if styles else None), f"{model.kind}: {styles[0] if styles else model.name}"
-        yield label, stylize(photo, style=style, model=str(model.path), size=size, device=device)
+            style = styles[0] if styles else None
+            label = f"{model.kind}: {style or model.name}" + (f" ({model.name})" if style and style != model.name else "")
+        yield label, stylize(photo, style=style, model=str(model.path), size=size, device=device), model.name

@@ -29,12 +29,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--coarse-iterations", type=int, default=None,
                    help="steps at each coarser scale (default: same as --iterations)")
     p.add_argument("--scales", type=positive_int, default=DEFAULTS.scales,
-                   help="coarse-to-fine levels, each twice the size of the previous")
+                   help="coarse-to-fine levels, each twice the size of the previous (default: 2 from 128 px up)")
     p.add_argument("--time-limit", type=float, default=None, metavar="SEC", help="stop after this many seconds")
     p.add_argument("--optimizer", choices=("lbfgs", "adam"), default=DEFAULTS.optimizer)
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: 1.0 L-BFGS, 0.02 Adam)")
     p.add_argument("--max-step", type=float, default=DEFAULTS.max_step, metavar="F",
                    help="largest change of any pixel in one step, 0-1 (L-BFGS trust region)")
+    p.add_argument("--precondition", type=float, default=DEFAULTS.precondition, metavar="A",
+                   help="L-BFGS preconditioner strength: gradients plus A x their Gaussian blurs at 2, 4, 8, ... px, "
+                        "so large areas change as fast as detail (0: off)")
     p.add_argument("--init", default=DEFAULTS.init, metavar="|".join(INITS) + "|PATH",
                    help="start from the content, noise, the style image, the content recoloured to the style's "
                         "colours (match) or an image file")
@@ -47,7 +50,11 @@ def add_parser(subparsers) -> None:
                    help="one weight per style layer (default 1e3/C^2 each)")
     p.add_argument("--content-weight", type=non_negative_float, default=DEFAULTS.content_weight, help="alpha")
     p.add_argument("--style-weight", type=non_negative_float, default=None,
-                   help="beta (default 1e-6 with the Gram loss, 10 with the mean/std loss)")
+                   help="beta (default: balanced, see --style-balance, with the Gram loss; 10 with the mean/std loss)")
+    p.add_argument("--style-balance", type=float, default=DEFAULTS.style_balance, metavar="R",
+                   help="without --style-weight (Gram loss): beta = R x the photo's content energy / its style loss, "
+                        f"measured at --size, so R means the same for every pair (default {DEFAULTS.style_balance:g}; "
+                        "higher = more style)")
     p.add_argument("--style-vae", default=None, metavar="PATH",
                    help="style-vae model for vae: styles (default: the built-in one)")
     p.add_argument("--style-loss", choices=STYLE_LOSSES, default=None,
@@ -75,10 +82,12 @@ def add_parser(subparsers) -> None:
 def config_from_args(args, device: str) -> OptimizeConfig:
     return OptimizeConfig(
         size=args.size, iterations=args.iterations, coarse_iterations=args.coarse_iterations, scales=args.scales,
-        time_limit=args.time_limit, optimizer=args.optimizer, lr=args.lr, max_step=args.max_step, init=args.init,
+        time_limit=args.time_limit, optimizer=args.optimizer, lr=args.lr, max_step=args.max_step,
+        precondition=args.precondition, init=args.init,
         content_layers=tuple(args.content_layers), style_layers=default_style_layers(args),
         style_layer_weights=tuple(args.style_layer_weights) if args.style_layer_weights else None,
         content_weight=args.content_weight, style_weight=args.style_weight,
+        style_balance=args.style_balance,
         style_loss=args.style_loss or default_style_loss(args.style),
         tv_weight=args.tv_weight,
         style_scale=args.style_scale, preserve_color=args.preserve_color, pooling=args.pooling, seed=args.seed,
@@ -105,7 +114,7 @@ def run(args) -> int:
     from ..errors import PainterlyError
     from ..io.animation import ANIMATION_EXTENSIONS, FrameWriter, list_frames, write_animation
     from ..io.image import load_image, save_image
-    from ..methods.optimize import check_scale_sizes, load_styles, run_optimization
+    from ..methods.optimize import load_styles, resolve_scales, run_optimization
 
     inputs = [args.content] + [s.split(":")[0] for s in args.style if not s.startswith("vae:")] + ([args.init] if args.init not in INITS else [])
     output = ensure_new_output(args.output, inputs)
@@ -118,7 +127,7 @@ def run(args) -> int:
         if args.fps <= 0:
             raise PainterlyError(f"--fps must be positive, got {args.fps}")
     content = load_image(args.content, max_pixels=cfg.max_pixels)
-    check_scale_sizes(cfg, *content.shape[-2:])
+    cfg = resolve_scales(cfg, *content.shape[-2:])
     space = None
     if any(s.startswith("vae:") for s in args.style):
         from ..stylespace.space import load_style_space

@@ -49,6 +49,7 @@ def run(args) -> int:
         content_layers=tuple(args.content_layers), style_layers=tuple(args.style_layers) if args.style_layers else None,
         content_weight=args.content_weight, style_weights=style_weights, tv_weight=args.tv_weight,
         style_ratio=args.style_ratio, tv_ratio=args.tv_ratio, crop=args.crop, width=args.width, depth=args.depth, fast_variant=args.fast_variant,
+        loss_margin=args.loss_margin,
         seed=args.seed).validate()
     tcfg = trainer_config_from_args(args, device, run_dir_for(output, args.run_dir))
     batches, validation = prepare_data(args, cfg.crop)

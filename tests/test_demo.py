@@ -1,0 +1,27 @@
+"""``painterly demo`` end to end at a tiny size: every file it names is written and decodes."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+from painterly.cli import main
+from painterly.methods.feedforward import LOADERS, available_models
+
+
+def test_demo_writes_result_gif_networks_and_sheet(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "-o", str(out), "--size", "64", "--iterations", "3", "--quiet"]) == 0
+    said = capsys.readouterr().out
+    assert str(out) in said and "3 optimisation steps" in said
+    with Image.open(out / "result.png") as result:
+        assert max(result.size) == 64
+    with Image.open(out / "optimization.gif") as gif:
+        assert gif.n_frames >= 2
+    networks = [m for m in available_models() if m.kind in LOADERS]
+    panels = [f"{m.kind}_{m.name}.png" for m in networks]
+    assert len(set(panels)) == len(panels)                 # one file per model, none overwritten
+    for name in panels:
+        with Image.open(out / name) as image:
+            image.load()
+    with Image.open(out / "sheet.png") as sheet:
+        assert sheet.width >= 64 * (2 + len(networks))    # photo, optimisation and every network side by side
