@@ -96,19 +96,14 @@ def write_markdown(known: dict) -> None:
     lines = ["# Gallery: every built-in style on three sample photos", "",
              "scikit-image's astronaut, coffee and chelsea photos (public domain; no built-in model was trained",
              "on them), each style rendered with the first method that ships for it: its feed-forward",
-             "network, else optimisation from the stored statistics (coarse-to-fine `--scales 2`, L-BFGS).",
+             "network, else optimisation from the stored statistics.",
              "Seconds are per photo on the team's shared 2-core CPU with one thread per render, two renders at",
              "a time and other jobs running: a record of the run, not a speed benchmark.", "",
              "Left to right: astronaut, coffee, chelsea. Regenerate: `python scripts/make_gallery.py`",
              "(add `--only NAME ...` for some styles).", "",
-             "What the pictures show (2026-11-24): the optimisation defaults are strong. Paintings made of",
-             "large shapes (The Great Wave, the Munch woodcut, Delaunay's portrait) impose their shapes at",
-             "256 px and the photo is hard to see; small-textured ones (Starry Night, the Roman mosaic)",
-             "keep it better. Lowering `--style-weight` 10x (1e-7) did not change the Great Wave picture",
-             "within 150 steps: the style term starts near 4e8 (at the default weight) against a content",
-             "term that stays below ~1e6, and L-BFGS follows the style term until they balance. `--style-scale 2` (the painting seen at twice the size) kept slightly more",
-             "of the cup. Until the per-style networks ship (#7), larger sizes and more steps are the way",
-             "to keep more of the photo.", "",
+             "Optimisation renders use painterly's defaults at the time of the run (two scales, L-BFGS with the",
+             "smoothing preconditioner, β balanced from the pair's measured loss magnitudes) and the",
+             "`--iterations` given.", "",
              "| style | rendered with | s / photo |", "| --- | --- | --- |"]
     for name, r in sorted(known.items()):
         how = r["method"] + (f", {r['iterations']} steps at {r['size']} px" if r["iterations"] else f" at {r['size']} px")
