@@ -57,7 +57,7 @@ def run(args) -> int:
     cfg = OptimizeConfig(size=args.size, iterations=args.iterations, time_limit=args.time_limit,
                          device=resolve_device(args.device)).validate()
     cfg = resolve_scales(cfg, *content.shape[-2:])
-    bar = ProgressBar(f"demo ({args.style})", cfg.iterations * cfg.scales, enabled=not args.quiet)
+    bar = ProgressBar(f"demo ({args.style})", sum(cfg.steps_per_scale()), enabled=not args.quiet)
     with tempfile.TemporaryDirectory(prefix="painterly-demo-") as frames_dir:
         try:
             result = run_optimization(content, styles, cfg, [bar, FrameWriter(frames_dir, 5)])
@@ -69,8 +69,8 @@ def run(args) -> int:
         write_animation(list_frames(frames_dir) + [out / "result.png"], out / "optimization.gif", fps=15)
     panels = [(tensor_to_pil(content), "photo"), (stylised, f"optimize: {args.style}")]
     written = ["result.png", "optimization.gif"]
-    for label, image, model_name in network_results(photo, args.size, cfg.device, args.style):
-        name = f"{label.split(':')[0]}_{model_name}.png"
+    for label, image, stem in network_results(photo, args.size, cfg.device, args.style):
+        name = f"{stem}.png"
         save_image(image, out / name)
         panels.append((image, label))
         written.append(name)
@@ -81,7 +81,7 @@ def run(args) -> int:
 
 
 def network_results(photo, size: int, device: str, style_name: str = "starry_night"):
-    """(label, image, model name) for the photo through every installed network: each fast model, a blend
+    """(label, image, file stem ``KIND_MODEL``) for the photo through every installed network: each fast model, a blend
     of the first two styles of each multi-style model, an AdaIN decoder with ``style_name`` (any
     style works there), and the other kinds with their first style."""
     from ..methods.feedforward import LOADERS, available_models
@@ -98,4 +98,5 @@ def network_results(photo, size: int, device: str, style_name: str = "starry_nig
         else:
             style = styles[0] if styles else None
             label = f"{model.kind}: {style or model.name}" + (f" ({model.name})" if style and style != model.name else "")
-        yield label, stylize(photo, style=style, model=str(model.path), size=size, device=device), model.name
+        yield (label, stylize(photo, style=style, model=str(model.path), size=size, device=device),
+               f"{model.kind}_{model.name}")

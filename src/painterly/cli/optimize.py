@@ -135,8 +135,7 @@ def run(args) -> int:
         space = load_style_space(args.style_vae)
     styles = load_styles(args.style, max_pixels=cfg.max_pixels, seed=cfg.seed, style_space=space)
 
-    total = cfg.iterations + (cfg.scales - 1) * (cfg.coarse_iterations if cfg.coarse_iterations is not None
-                                                 else cfg.iterations)
+    total = sum(cfg.steps_per_scale())
     callbacks = []
     bar = ProgressBar("optimize", total, enabled=not args.quiet)
     callbacks.append(bar)

@@ -126,6 +126,11 @@ class OptimizeConfig:
         self.style_layers = resolve_layers(self.style_layers)
         return self
 
+    def steps_per_scale(self) -> list[int]:
+        """Optimiser steps at each scale, coarsest first (``scales`` resolved, see :func:`resolve_scales`)."""
+        coarse = self.iterations if self.coarse_iterations is None else self.coarse_iterations
+        return [coarse] * (self.scales - 1) + [self.iterations]
+
     @property
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else (1.0 if self.optimizer == "lbfgs" else 0.02)
@@ -209,12 +214,13 @@ def resolve_scales(cfg: OptimizeConfig, height: int, width: int) -> OptimizeConf
     half the time of one at 256 px (benchmarks/README.md) and keep the content that three lose.
     """
     if cfg.scales is None:
-        two = replace(cfg, scales=2)
-        try:
-            check_scale_sizes(two, height, width)
-            cfg = two if cfg.size >= AUTO_SCALES_MIN_SIZE else replace(cfg, scales=1)
-        except PainterlyError:
-            cfg = replace(cfg, scales=1)
+        cfg = replace(cfg, scales=1)
+        if cfg.size >= AUTO_SCALES_MIN_SIZE:
+            try:
+                check_scale_sizes(replace(cfg, scales=2), height, width)
+                cfg = replace(cfg, scales=2)
+            except PainterlyError:   # the half-size scale would be too small for the layers
+                pass
     check_scale_sizes(cfg, height, width)
     return cfg
 
@@ -260,13 +266,13 @@ def balanced_style_weight(content_energy: float, style_loss: float, balance: flo
 
 
 def _measure_balance(vgg: VGG19Features, cfg: OptimizeConfig, content: torch.Tensor,
-                     sources: list[StyleSource]) -> float:
-    """:func:`balanced_style_weight` for ``content`` at the result's size (one VGG pass)."""
-    probe = _Objective(vgg, replace(cfg, style_weight=1.0, content_weight=1.0),
-                       content, _style_targets(sources, vgg, max(content.shape[-2:]), cfg, content))
+                     grams: dict[str, torch.Tensor]) -> float:
+    """:func:`balanced_style_weight` for ``content`` against Gram targets ``grams`` (one VGG pass)."""
     with torch.no_grad():
-        style = float(probe(content)["style"])
-    energy = sum(float(target.pow(2).mean()) for target in probe.content_targets.values())
+        feats = {k: v.float() for k, v in vgg(content).items()}
+    layer_weights = dict(zip(cfg.style_layers, cfg.style_layer_weights)) if cfg.style_layer_weights else None
+    style = float(gram_style_loss(feats, grams, layer_weights))
+    energy = sum(float(feats[layer].pow(2).mean()) for layer in cfg.content_layers)
     return balanced_style_weight(energy, style, cfg.style_balance)
 
 
@@ -364,14 +370,15 @@ def run_optimization(content: torch.Tensor, styles: list[StyleSource], cfg: Opti
     torch.manual_seed(cfg.seed)
     vgg = VGG19Features(tuple(dict.fromkeys(cfg.content_layers + cfg.style_layers)), pooling=cfg.pooling).to(device)
     sizes = _scale_sizes(cfg.size, cfg.scales)
-    steps = [cfg.iterations if k == cfg.scales - 1 or cfg.coarse_iterations is None else cfg.coarse_iterations
-             for k in range(cfg.scales)]
+    steps = cfg.steps_per_scale()
     cost = [n * size * size for n, size in zip(steps, sizes)]  # time-limit share of each scale
     content = content.to(device)
     start = time.perf_counter()
-    if cfg.style_weight is None:
+    targets: dict[int, dict] = {}   # style targets by scale size, when measured before the loop
+    if cfg.style_weight is None:     # balanced beta (Gram loss): measured at the final size
         final_content = resize_longer_side(content, sizes[-1])
-        cfg = replace(cfg, style_weight=_measure_balance(vgg, cfg, final_content, styles))
+        targets[sizes[-1]] = _style_targets(styles, vgg, sizes[-1], cfg, final_content)
+        cfg = replace(cfg, style_weight=_measure_balance(vgg, cfg, final_content, targets[sizes[-1]]))
     history: list[dict[str, float]] = []
     image = None
     for k, (size, n_steps) in enumerate(zip(sizes, steps)):
@@ -380,7 +387,8 @@ def run_optimization(content: torch.Tensor, styles: list[StyleSource], cfg: Opti
             image = _initial_image(cfg, scaled_content, styles, generator)
         else:
             image = F.interpolate(image, size=scaled_content.shape[-2:], mode="bicubic", align_corners=False).clamp(0, 1)
-        objective = _Objective(vgg, cfg, scaled_content, _style_targets(styles, vgg, size, cfg, scaled_content))
+        style_targets = targets.get(size) or _style_targets(styles, vgg, size, cfg, scaled_content)
+        objective = _Objective(vgg, cfg, scaled_content, style_targets)
         deadline = math.inf
         if cfg.time_limit is not None:
             remaining = cfg.time_limit - (time.perf_counter() - start)
