@@ -5,7 +5,7 @@
 The photos are scikit-image's public-domain samples (astronaut, coffee, chelsea), which no
 built-in model was trained on. Each style is rendered with the first method that can render
 it here, in `painterly.catalog.METHOD_ORDER`: its feed-forward network when one ships, else
-AdaIN when a decoder ships, else optimisation from the stored statistics (painterly's defaults:
+AdaIN when a decoder ships (stored statistics), else optimisation from the stored statistics (painterly's defaults:
 two scales, preconditioned L-BFGS, balanced β; `--iterations` steps). Writes docs/gallery/NAME.jpg (the three results side by side) and
 docs/gallery.md (one row a style: name, title, method, seconds per photo on this machine), with
 docs/gallery.json keeping the figures so `--only` can re-render some styles.
@@ -94,16 +94,20 @@ def main() -> None:
 
 def write_markdown(known: dict) -> None:
     lines = ["# Gallery: every built-in style on three sample photos", "",
-             "scikit-image's astronaut, coffee and chelsea photos (public domain; no built-in model was trained",
-             "on them), each style rendered with the first method that ships for it: its feed-forward",
-             "network, else optimisation from the stored statistics.",
-             "Seconds are per photo on the team's shared 2-core CPU with one thread per render, two renders at",
-             "a time and other jobs running: a record of the run, not a speed benchmark.", "",
+             "scikit-image's astronaut, coffee and chelsea photos (public domain; the AdaIN decoder never saw",
+             "them), each style rendered with the first method that ships for it — what",
+             "`painterly stylize photo.jpg --style NAME` gives: its feed-forward network, else the AdaIN",
+             "decoder from the style's stored statistics, else optimisation from the stored statistics.",
+             "Seconds are per photo on the team's shared 2-core CPU with one thread per render and other jobs",
+             "running: a record of the run, not a speed benchmark.", "",
              "Left to right: astronaut, coffee, chelsea. Regenerate: `python scripts/make_gallery.py`",
              "(add `--only NAME ...` for some styles).", "",
-             "Optimisation renders use painterly's defaults at the time of the run (two scales, L-BFGS with the",
-             "smoothing preconditioner, β balanced from the pair's measured loss magnitudes) and the",
-             "`--iterations` given.", "",
+             "The built-in AdaIN decoder was trained on a CPU at reduced size (docs/adain.md): strong, faithful",
+             "palettes and brushwork, softer photo detail than a GPU-trained decoder. The optimisation method",
+             "(`painterly optimize --style NAME`) keeps more of the photo; its defaults on three of these",
+             "styles, old against new, are in [gallery_defaults.jpg](gallery_defaults.jpg) (left to right: the",
+             "photo, the defaults before the smoothing preconditioner and balanced β, the new ones at balance",
+             "330 and at the default 100).", "",
              "| style | rendered with | s / photo |", "| --- | --- | --- |"]
     for name, r in sorted(known.items()):
         how = r["method"] + (f", {r['iterations']} steps at {r['size']} px" if r["iterations"] else f" at {r['size']} px")

@@ -209,3 +209,68 @@ def test_style_request_parsing():
     assert parse_style(["udnie:0.3", ("great_wave", 0.7)]).names == (("udnie", 0.3), ("great_wave", 0.7))
     assert parse_style(None).is_empty and parse_style(2).names == ((2, 1.0),)
     assert parse_style(array_to_tensor(make_photo(16, 16))).images
+
+
+# --------------------------------------------------------------------------- AdaIN regions from the command line
+
+
+@pytest.fixture
+def tiny_decoder(tmp_path):
+    from painterly.nets.adain import AdainDecoder, AdainDecoderConfig
+
+    torch.manual_seed(0)
+    config = AdainDecoderConfig(width=1 / 16, input_scale=1.0)
+    return save_model_file(tmp_path / "models" / "dec.safetensors", "adain", AdainDecoder(config).state_dict(),
+                           {"architecture": {"decoder": config.to_dict()}})
+
+
+def _mask(path, width, height, left: bool, value=255):
+    array = np.zeros((height, width), np.uint8)
+    array[:, : width // 2] = value
+    Image.fromarray(array if left else value - array).save(path)
+    return path
+
+
+def test_cli_masks_put_each_style_in_its_region(capsys, tmp_path, content_png, style_png, tiny_decoder):
+    """Style 1 on the left and a second painting on the right: each half equals the single-style result there."""
+    other = tmp_path / "other.png"
+    Image.fromarray(np.full((32, 32, 3), (20, 200, 90), np.uint8)).save(other)
+    left, right = _mask(tmp_path / "l.png", 48, 32, True), _mask(tmp_path / "r.png", 48, 32, False)
+    common = ["--method", "adain", "--model", tiny_decoder, "--device", "cpu"]
+    code, _, err = run_cli(capsys, content_png, "-o", tmp_path / "both.png", "--style", style_png, "--style", other,
+                           "--mask", left, "--mask", right, *common)
+    assert code == 0, err
+    both = np.asarray(Image.open(tmp_path / "both.png")).astype(int)
+    for style, name in ((style_png, "a.png"), (other, "b.png")):
+        assert run_cli(capsys, content_png, "-o", tmp_path / name, "--style", style, *common)[0] == 0
+    only_a = np.asarray(Image.open(tmp_path / "a.png")).astype(int)
+    only_b = np.asarray(Image.open(tmp_path / "b.png")).astype(int)
+    # away from the seam (the decoder's receptive field mixes a few cells there) each half is its style
+    assert np.abs(both[:, :8] - only_a[:, :8]).mean() < np.abs(both[:, :8] - only_b[:, :8]).mean()
+    assert np.abs(both[:, -8:] - only_b[:, -8:]).mean() < np.abs(both[:, -8:] - only_a[:, -8:]).mean()
+    # with --size the masks follow the photo
+    code, _, err = run_cli(capsys, content_png, "-o", tmp_path / "small.png", "--style", style_png, "--style", other,
+                           "--mask", left, "--mask", right, "--size", 24, *common)
+    assert code == 0, err
+    assert Image.open(tmp_path / "small.png").size == (24, 16)
+
+
+def test_cli_mask_errors_are_one_line_and_write_nothing(capsys, tmp_path, content_png, style_png, tiny_decoder, models):
+    left = _mask(tmp_path / "l.png", 48, 32, True)
+    cases = [
+        ([_mask(tmp_path / "small.png", 40, 32, True), left], "mask is 40x32 but the photo is 48x32"),
+        ([_mask(tmp_path / "black.png", 48, 32, True, value=0), left], "no region"),
+        ([left], "1 --mask for 2 --style"),
+        ([tmp_path / "missing.png", left], "no such file"),
+    ]
+    for masks, message in cases:
+        argv = [content_png, "-o", tmp_path / "out.png", "--method", "adain", "--model", tiny_decoder,
+                "--style", style_png, "--style", style_png, "--device", "cpu"]
+        for mask in masks:
+            argv += ["--mask", mask]
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and message in err and err.count("\n") == 1, err
+        assert not (tmp_path / "out.png").exists()
+    code, _, err = run_cli(capsys, content_png, "-o", tmp_path / "out.png", "--style", "starry_night",
+                           "--model-dir", models, "--mask", left, "--device", "cpu")
+    assert code == 2 and "--method adain" in err and not (tmp_path / "out.png").exists()

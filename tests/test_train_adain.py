@@ -245,3 +245,83 @@ def test_identity_samples_reconstruct_the_photo():
     from painterly.errors import PainterlyError
     with pytest.raises(PainterlyError, match="identity fraction"):
         task.losses(batch, 0)
+
+
+def test_channel_scales_normalise_every_channel_mean_to_one():
+    """The normalised VGG of the paper: after scaling, each channel's mean activation over the images is 1."""
+    from painterly.features import VGG19Features
+    from painterly.train.adain import channel_scales
+
+    encoder = VGG19Features(("relu1_1", "relu4_1"))
+    images = [t.float() / 255 for t in _uint8(3, h=48, w=40)]
+    scales = channel_scales(encoder, images, encoder.layers, floor=0.05)
+    with torch.no_grad():
+        for layer in encoder.layers:
+            means = torch.stack([encoder(im[None])[layer].mean(dim=(0, 2, 3)) for im in images]).mean(0)
+            normalised = means * scales[layer]
+            kept = means >= 0.05 * means.median()
+            assert scales[layer].shape == (means.numel(),) and bool((scales[layer] > 0).all())
+            assert torch.allclose(normalised[kept], torch.ones(int(kept.sum())), rtol=1e-4)
+            # a nearly silent channel takes the floor instead of a huge factor
+            assert bool((scales[layer][~kept] == 1 / (0.05 * means.median())).all())
+    with pytest.raises(Exception, match="at least one image"):
+        channel_scales(encoder, [], encoder.layers)
+
+
+def test_normalised_losses_are_the_losses_of_scaled_features():
+    from painterly.losses import calc_mean_std
+
+    torch.manual_seed(0)
+    cfg = AdainTrainConfig(crop=32)
+    layers = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+    channels = {"relu1_1": 64, "relu2_1": 128, "relu3_1": 256, "relu4_1": 512}
+    scales = {layer: torch.rand(c) + 0.01 for layer, c in channels.items()}
+    task = AdainTask(cfg, feature_scales=scales)
+    # a new decoder reads relu4_1 in the same normalised units
+    assert task.decoder.config.channel_scaled and torch.equal(task.decoder.channel_scale, scales["relu4_1"])
+    batch = AdainBatches(_uint8(2), _uint8(2, seed=1), batch_size=2, crop=32).batch(0)
+    losses = task.losses(batch, 0)
+    with torch.no_grad():
+        s = {k: v.view(1, -1, 1, 1) for k, v in scales.items()}
+        content_feat = task.encoder(batch["content"])["relu4_1"]
+        style_feats = task.encoder(batch["style"])
+        mean_c, std_c = calc_mean_std(content_feat)
+        mean_s, std_s = calc_mean_std(style_feats["relu4_1"])
+        target = (content_feat - mean_c) / std_c * std_s + mean_s
+        out_feats = task.encoder(task.decoder(target))
+        content = ((out_feats["relu4_1"] - target) * s["relu4_1"]).square().mean()
+        style = 0.0
+        for layer in layers:
+            m, sd = calc_mean_std(out_feats[layer] * s[layer])
+            tm, tsd = calc_mean_std(style_feats[layer])
+            style += (m - tm * s[layer]).square().mean() + (sd - tsd * s[layer]).square().mean()
+    assert torch.allclose(losses["content"], content, rtol=1e-3)
+    assert torch.allclose(losses["style"], torch.as_tensor(style), rtol=1e-3)
+    assert torch.allclose(losses["total"], content + cfg.style_weight * style, rtol=1e-3)
+    with pytest.raises(ValueError, match="lack layers"):
+        AdainTask(cfg, feature_scales={"relu1_1": scales["relu1_1"]})
+
+
+def test_channel_scaled_decoder_round_trips_and_checks_its_scales(tmp_path):
+    from painterly.io.model_file import load_model_file, save_model_file
+    from painterly.methods.adain import decoder_from_state
+
+    torch.manual_seed(0)
+    config = AdainDecoderConfig(width=1 / 16, input_scale=1.0, channel_scaled=True)
+    decoder = AdainDecoder(config)
+    scale = torch.rand(512) + 0.1
+    decoder.set_channel_scale(scale)
+    plain = AdainDecoder(AdainDecoderConfig(width=1 / 16, input_scale=1.0))
+    plain.load_state_dict({k: v for k, v in decoder.state_dict().items() if k != "channel_scale"})
+    features = torch.rand(1, 512, 4, 4)
+    assert torch.allclose(decoder(features), plain(features * scale.view(1, -1, 1, 1)), atol=1e-6)
+    path = save_model_file(tmp_path / "d.safetensors", "adain", decoder.state_dict(),
+                           {"architecture": {"decoder": config.to_dict()}})
+    loaded = load_model_file(path, expected_kind="adain")
+    again = decoder_from_state({k: v.float() for k, v in loaded.state.items()}, loaded.architecture)
+    assert torch.allclose(again.channel_scale, scale, rtol=1e-3)
+    for bad in (torch.ones(511), -torch.ones(512)):
+        with pytest.raises(ValueError, match="positive channel scales"):
+            decoder.set_channel_scale(bad)
+    with pytest.raises(ValueError, match="one input scale"):
+        plain.set_channel_scale(scale)

@@ -103,13 +103,17 @@ def test_optimize_job_reports_progress_and_finishes(client):
     assert Image.open(io.BytesIO(client.get(job["result"]).content)).size == (32, 27)
 
 
-def test_own_style_image_uses_optimisation(client):
-    files = {"content": ("p.png", noise_png_bytes(), "image/png"),
-             "style_image": ("painting.png", noise_png_bytes(seed=3), "image/png")}
-    response = client.post("/api/jobs", files=files, data={"size": "32", "iterations": "2"})
-    assert response.status_code == 202, response.text
-    job = wait_for_job(client, response.json()["id"])
-    assert job["status"] == "done" and job["method"] == "optimize" and job["style"] is None
+def test_own_style_image_uses_adain_when_installed_else_optimisation(client):
+    from painterly.catalog import method_status
+
+    expected = "adain" if method_status().get("adain") is None else "optimize"
+    for method, wanted in (("auto", expected), ("optimize", "optimize")):
+        files = {"content": ("p.png", noise_png_bytes(), "image/png"),
+                 "style_image": ("painting.png", noise_png_bytes(seed=3), "image/png")}
+        response = client.post("/api/jobs", files=files, data={"size": "32", "iterations": "2", "method": method})
+        assert response.status_code == 202, response.text
+        job = wait_for_job(client, response.json()["id"])
+        assert job["status"] == "done" and job["method"] == wanted and job["style"] is None, job
 
 
 def test_zip_of_results(client):

@@ -81,8 +81,9 @@ def calc_mean_std(features: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tens
 
 
 # Per-layer factors for mean/std losses on the raw Caffe VGG19, whose activations grow from ~30
-# at relu1_1 to ~700 at relu4_1: they equalise the layers' typical loss on photo/painting pairs
-# (measured for the AdaIN trainer), so colour and fine texture count as much as relu4_1.
+# at relu1_1 to ~700 at relu4_1: they equalise the layers' typical loss on photo/painting pairs,
+# so colour and fine texture count as much as relu4_1 (optimisation with the mean/std loss, the
+# style space, and `painterly train adain --raw-features`).
 MEAN_STD_LAYER_FACTORS = {"relu1_1": 400.0, "relu2_1": 20.0, "relu3_1": 10.0, "relu4_1": 1.0, "relu5_1": 40.0}
 
 

@@ -35,6 +35,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--model", default=DEFAULTS.model, metavar="PATH|NAME", help="model file or built-in model name")
     p.add_argument("--strength", type=float, default=DEFAULTS.strength,
                    help=f"0 = the photo, 1 = full style (default {DEFAULTS.strength:g})")
+    p.add_argument("--mask", action="append", default=None, metavar="IMAGE",
+                   help="AdaIN: one grey-level image per --style, the photo's size; white is where that style "
+                        "goes (soft edges blend)")
     p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours (luminance-only transfer)")
     p.add_argument("--size", type=positive_int, default=DEFAULTS.size, help="longer side of the result in px")
     p.add_argument("--tile", type=positive_int, default=DEFAULTS.tile, metavar="PX",
@@ -111,24 +114,36 @@ def plan_outputs(files: list[Path], output: str, folder_mode: bool, styles: list
 
 def run(args) -> int:
     from ..io.image import open_image, save_image
+    from ..errors import PainterlyError
+    from ..methods.adain import load_masks
     from ..methods.stylize import _load_content, prepare, stylize_tensor
 
     styles = args.style or []
     files, folder_mode = collect_inputs(args.inputs)
     outputs = plan_outputs(files, args.output, folder_mode, [s for s in styles if not s.startswith("vae:")])
     config = config_from_args(args, resolve_device(args.device))
+    masks = args.mask or []
+    if masks and len(masks) != len(styles):
+        raise PainterlyError(f"{len(masks)} --mask for {len(styles)} --style: give one mask per style")
     if any(s.startswith("vae:") for s in styles):
+        if masks:
+            raise PainterlyError("--mask works with painting or built-in styles, not vae: points")
         return run_style_space(args, styles, files, outputs, config)
     prepared = prepare(styles if len(styles) > 1 else (styles[0] if styles else None), config)
-    for path in files:  # every input must be readable before anything is written
-        open_image(path, config.max_pixels)
+    if masks and prepared.method != "adain":
+        raise PainterlyError(f"--mask assigns styles to regions with --method adain, not {prepared.method}")
+    region_masks = {}
+    for path in files:  # every input (and its masks) must be readable before anything is written
+        size = open_image(path, config.max_pixels).size
+        if masks:
+            region_masks[path] = load_masks(masks, size, config.max_pixels)
 
     records = []
     start_all = time.perf_counter()
     for source, target in zip(files, outputs):
         content = _load_content(source, config)
         start = time.perf_counter()
-        result = stylize_tensor(content, prepared, replace(config, size=None))
+        result = stylize_tensor(content, prepared, replace(config, size=None), masks=region_masks.get(source))
         seconds = time.perf_counter() - start
         save_image(result, target)
         record = {"input": str(source), "output": str(target), "width": result.shape[-1],

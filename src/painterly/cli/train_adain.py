@@ -31,6 +31,12 @@ def add_parser(subparsers) -> None:
     g.add_argument("--style-weight", type=non_negative_float, default=DEFAULTS.style_weight,
                    help="weight of the mean/std style loss (content weight 1)")
     g.add_argument("--content-weight", type=non_negative_float, default=DEFAULTS.content_weight)
+    g.add_argument("--raw-features", action="store_true",
+                   help="losses on the raw Caffe VGG19 features instead of the paper's normalised VGG (every "
+                        "channel divided by its mean activation on the training data); set --style-layer-weights")
+    g.add_argument("--style-layer-weights", type=non_negative_float, nargs=4, metavar="W",
+                   default=list(DEFAULTS.style_layer_weights),
+                   help="factors on the relu1_1..relu4_1 style terms (with --raw-features: try 400 20 10 1)")
     g.add_argument("--crop", type=positive_int, default=DEFAULTS.crop, metavar="PX", help="training crop side")
     g.add_argument("--content-size", type=positive_int, default=DEFAULTS.content_size, metavar="PX",
                    help="photos are cached with this shorter side before cropping")
@@ -74,12 +80,13 @@ def run(args) -> int:
     cfg = AdainTrainConfig(content_dir=args.content, styles_dir=args.styles, crop=args.crop,
                            content_size=args.content_size, style_size=args.style_size,
                            content_weight=args.content_weight, style_weight=args.style_weight,
-                           decoder_width=args.width, holdout_styles=tuple(args.holdout_styles),
+                           normalise_features=not args.raw_features,
+                           style_layer_weights=tuple(args.style_layer_weights), decoder_width=args.width, holdout_styles=tuple(args.holdout_styles),
                            holdout_photos=args.holdout_photos, seed=args.seed, precompute=args.precompute,
                            style_windows=args.style_windows, identity_fraction=args.identity_fraction,
                            identity_weight=args.identity_weight)
     tcfg = trainer_config_from_args(args, device, run_dir_for(output, args.run_dir))
-    init = initial_decoder(args.init_decoder, cfg.decoder_width) if args.init_decoder else None
+    init = initial_decoder(args.init_decoder, cfg.decoder_width, cfg.normalise_features) if args.init_decoder else None
     bars: dict[str, object] = {}
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -103,8 +110,8 @@ def run(args) -> int:
     return 0
 
 
-def initial_decoder(model: str, width: float):
-    """The decoder of an AdaIN model file, checked against the width being trained."""
+def initial_decoder(model: str, width: float, channel_scaled: bool):
+    """The decoder of an AdaIN model file, checked against the width and feature units being trained."""
     from ..errors import PainterlyError
     from ..io.model_file import load_model_file
     from ..methods.adain import decoder_from_state
@@ -113,4 +120,7 @@ def initial_decoder(model: str, width: float):
     decoder = decoder_from_state({k: v.float() for k, v in loaded.state.items()}, loaded.architecture, model)
     if decoder.config.width != width:
         raise PainterlyError(f"--init-decoder {model} has width {decoder.config.width}, not --width {width}")
+    if decoder.config.channel_scaled != channel_scaled:
+        raise PainterlyError(f"--init-decoder {model} was trained on {'normalised' if decoder.config.channel_scaled else 'raw'} "
+                             f"VGG features; {'leave out' if decoder.config.channel_scaled else 'add'} --raw-features")
     return decoder

@@ -146,6 +146,23 @@ def check_masks(masks: torch.Tensor, size: tuple[int, int], count: int) -> torch
     return masks
 
 
+def load_masks(paths: Sequence[str | Path], size: tuple[int, int], max_pixels: int | None = None) -> torch.Tensor:
+    """K x H x W masks in [0, 1] from image files (grey level: white = the region), ``size`` = (W, H) of
+    the photo as read; a mask of another size or with no region is a one-line error."""
+    from ..io.image import DEFAULT_MAX_PIXELS, open_image
+
+    out = []
+    for path in paths:
+        image = open_image(path, max_pixels or DEFAULT_MAX_PIXELS).convert("L")
+        if image.size != tuple(size):
+            raise PainterlyError(f"{path}: mask is {image.width}x{image.height} but the photo is {size[0]}x{size[1]}")
+        mask = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8).view(image.height, image.width)
+        if int(mask.max()) == 0:
+            raise PainterlyError(f"{path}: mask has no region (all black)")
+        out.append(mask.float() / 255.0)
+    return torch.stack(out)
+
+
 def pad_to_multiple(images: torch.Tensor, multiple: int = 8) -> tuple[torch.Tensor, tuple[int, int]]:
     h, w = images.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple

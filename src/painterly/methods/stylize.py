@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ..errors import PainterlyError, StyleNotFoundError
 from ..io.model_file import ModelFileError
@@ -211,21 +212,28 @@ def stylizer_style(stylizer: Stylizer, request: StyleRequest):
 
 
 def apply_stylizer(stylizer: Stylizer, content: torch.Tensor, style=None, strength: float = 1.0,
-                   preserve_color: bool = False, tile: TileConfig | None = None) -> torch.Tensor:
+                   preserve_color: bool = False, tile: TileConfig | None = None,
+                   masks: torch.Tensor | None = None) -> torch.Tensor:
     """Stylise ``content`` (B x 3 x H x W in [0, 1]) with a loaded stylizer; same size out.
 
     ``strength`` 0 returns ``content`` itself (bit-exact); otherwise the result is
     ``strength * stylised + (1 - strength) * content``, after the luminance transfer when
-    ``preserve_color``.
+    ``preserve_color``. ``masks`` (K x H x W, one per style; AdaIN only) assign styles to regions.
     """
     if not 0.0 <= strength <= 1.0:
         raise PainterlyError(f"strength must be between 0 and 1, got {strength}")
+    is_adain = getattr(stylizer, "kind", None) == "adain"
+    if masks is not None and not is_adain:
+        raise PainterlyError("masks assign styles to regions with --method adain only")
     if strength == 0.0:
         return content.clone()
-    if getattr(stylizer, "kind", None) == "adain":
+    if is_adain:
         # AdaIN interpolates in feature space and recolours the style before encoding (Huang &
         # Belongie 2017, sec. 7); tiles would each get their own statistics, so no tiling.
-        return stylizer(content, style, strength=strength, preserve_color=preserve_color).to(
+        if masks is not None and tuple(masks.shape[-2:]) != tuple(content.shape[-2:]):
+            masks = F.interpolate(masks[:, None].float(), size=content.shape[-2:], mode="bilinear",
+                                  align_corners=False)[:, 0].clamp(0, 1)
+        return stylizer(content, style, strength=strength, preserve_color=preserve_color, masks=masks).to(
             content.device, content.dtype).clamp(0, 1)
     if tile is not None:
         out = stylize_tiled(stylizer, content, style, tile)
@@ -274,15 +282,17 @@ def prepare(style=None, config: StylizeConfig = StylizeConfig()) -> Prepared:
     return Prepared(stylizer, arg, stylizer.kind, str(name))
 
 
-def stylize_tensor(content: torch.Tensor, prepared: Prepared, config: StylizeConfig = StylizeConfig()) -> torch.Tensor:
-    """The tensor-level stylize: resize (``config.size``), run (tiled if asked), colour, strength."""
+def stylize_tensor(content: torch.Tensor, prepared: Prepared, config: StylizeConfig = StylizeConfig(),
+                   masks: torch.Tensor | None = None) -> torch.Tensor:
+    """The tensor-level stylize: resize (``config.size``), run (tiled if asked), colour, strength;
+    ``masks`` (K x H x W at the photo's size as read, AdaIN only) follow the resize."""
     from ..ops import resize_longer_side
 
     if config.size is not None:
         content = resize_longer_side(content, config.size)
     tile = config.tile_config() if config.tile else None
     return apply_stylizer(prepared.stylizer, content, prepared.style, float(config.strength),
-                          config.preserve_color, tile)
+                          config.preserve_color, tile, masks)
 
 
 def stylize(content: ImageLike, style=None, method: str = "auto", model: str | Path | None = None,

@@ -30,6 +30,10 @@ class AdainDecoderConfig:
     # by hundreds and its ReLUs die (94 % dead channels after 500 steps at lr 5e-4 in our first
     # CPU run); scaling the input by ~1/700 restores the paper's regime.
     input_scale: float = 1.0 / 700.0
+    # Per-channel input scales (a buffer saved with the weights) instead of one number: the trainer
+    # sets them to 1 / each relu4_1 channel's mean activation on its data, so the decoder reads the
+    # features of the paper's normalised VGG (every channel's mean activation 1).
+    channel_scaled: bool = False
 
     def channels(self) -> tuple[int, int, int]:
         return tuple(max(4, int(round(c * self.width))) for c in (256, 128, 64))  # type: ignore[return-value]
@@ -64,10 +68,23 @@ class AdainDecoder(nn.Module):
         layers += _conv(c2, c2) + _conv(c2, c1) + [_up()]              # conv2_2, conv2_1 + pool1
         layers += _conv(c1, c1) + _conv(c1, 3, relu=False)             # conv1_2, conv1_1
         self.net = nn.Sequential(*layers)
+        if self.config.channel_scaled:
+            self.register_buffer("channel_scale", torch.full((self.config.in_channels,), self.config.input_scale))
+
+    def set_channel_scale(self, scale: torch.Tensor) -> None:
+        """Per-channel input scales (``in_channels`` positive numbers) of a ``channel_scaled`` decoder."""
+        if not self.config.channel_scaled:
+            raise ValueError("this decoder has one input scale, not one per channel (channel_scaled=False)")
+        scale = torch.as_tensor(scale, dtype=self.channel_scale.dtype).flatten()
+        if scale.shape != self.channel_scale.shape or not bool((scale > 0).all()):
+            raise ValueError(f"expected {self.config.in_channels} positive channel scales, got {tuple(scale.shape)}")
+        self.channel_scale.copy_(scale.to(self.channel_scale.device))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         if features.ndim != 4 or features.shape[1] != self.config.in_channels:
             raise ValueError(f"expected N x {self.config.in_channels} x h x w features, got {tuple(features.shape)}")
+        if self.config.channel_scaled:
+            return self.net(features * self.channel_scale.view(1, -1, 1, 1).to(features.dtype))
         return self.net(features * self.config.input_scale)
 
 

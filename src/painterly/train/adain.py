@@ -66,16 +66,19 @@ class AdainTrainConfig:
     style_size: int = 256                # paintings cached with this shorter side
     scale_jitter: float = 0.25           # crop side drawn from crop * [1 - j, 1 + j], resized to crop
     content_weight: float = 1.0
-    # The paper's 10 is for its normalised VGG; with the raw Caffe VGG and the layer factors
-    # below, 10 made the weighted style loss ~7x the content loss and the content loss stalled
-    # (decoder never learnt to invert relu4_1); 2 gives about the balance of the authors' logs.
-    style_weight: float = 2.0
+    # The paper's normalised VGG (Gatys et al. rescaled VGG19 so every channel's mean activation is
+    # 1): with ``normalise_features`` each loss layer's channels, and the decoder's input, are
+    # divided by their mean activation on the training data (ReLU and max-pooling commute with
+    # positive scales, so this *is* that network's features). The paper's weights then apply:
+    # style 10, equal layers. Without it our raw Caffe VGG19 (activations ~30 at relu1_1 to ~700
+    # at relu4_1, channels up to 4x their layer's mean) needed hand-set layer factors, and three
+    # CPU runs never learnt to invert relu4_1 (docs/adain.md).
+    normalise_features: bool = True
+    style_weight: float = 10.0
     style_layers: tuple[str, ...] = STYLE_LAYERS
-    # Per-layer factors on the mean/std loss. Our VGG19 is the raw Caffe model (activations grow
-    # from ~30 at relu1_1 to ~700 at relu4_1), not the paper code's normalised VGG, so without
-    # them relu4_1 dominates and colours/fine texture are never learnt (washed-out outputs).
-    # These equalise the layers' typical loss on photo/painting pairs.
-    style_layer_weights: tuple[float, ...] = (400.0, 20.0, 10.0, 1.0)
+    # Per-layer factors on the mean/std loss; (400, 20, 10, 1) equalised the raw Caffe layers'
+    # typical losses when ``normalise_features`` is off.
+    style_layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
     decoder_width: float = 1.0
     holdout_styles: tuple[str, ...] = DEFAULT_HOLDOUT_STYLES
     holdout_photo_prefixes: tuple[str, ...] = DEFAULT_HOLDOUT_PHOTO_PREFIXES
@@ -229,13 +232,23 @@ class AdainTask:
     kind = "adain"
 
     def __init__(self, cfg: AdainTrainConfig, encoder: VGG19Features | None = None,
-                 decoder: AdainDecoder | None = None, sample_styles: torch.Tensor | None = None):
+                 decoder: AdainDecoder | None = None, sample_styles: torch.Tensor | None = None,
+                 feature_scales: dict[str, torch.Tensor] | None = None):
+        """``feature_scales`` (layer -> C positive factors, see :func:`channel_scales`) make the losses
+        read normalised features; a new decoder then takes relu4_1's factors as its input scales."""
         self.cfg = cfg
         layers = tuple(dict.fromkeys((*cfg.style_layers, ENCODER_LAYER)))
         self.encoder = encoder or VGG19Features(layers)
         missing = set(layers) - set(self.encoder.layers)
         if missing:
             raise ValueError(f"encoder lacks layers {sorted(missing)}")
+        if feature_scales is not None and set(layers) - set(feature_scales):
+            raise ValueError(f"feature scales lack layers {sorted(set(layers) - set(feature_scales))}")
+        self.feature_scales = ({k: v.detach().float().view(1, -1, 1, 1) for k, v in feature_scales.items()}
+                               if feature_scales is not None else None)
+        if decoder is None and self.feature_scales is not None:
+            decoder = AdainDecoder(AdainDecoderConfig(width=cfg.decoder_width, input_scale=1.0, channel_scaled=True))
+            decoder.set_channel_scale(self.feature_scales[ENCODER_LAYER])
         self.decoder = decoder or AdainDecoder(AdainDecoderConfig(width=cfg.decoder_width))
         self.sample_styles = sample_styles
         self.ddp: dict[str, torch.nn.Module] = {}   # DistributedDataParallel wrappers in a distributed run
@@ -280,9 +293,11 @@ class AdainTask:
             target = torch.cat([own, target[n_id:]])
         out = self.ddp.get("decoder", self.decoder)(target)
         out_feats = self.encoder(out)
-        loss_c = content_loss(out_feats[ENCODER_LAYER], target)
-        styled = {layer: out_feats[layer][n_id:] for layer in self.cfg.style_layers}
-        loss_s = (sum(weight * mean_std_style_loss(styled, {layer: tuple(t[n_id:] for t in style_targets[layer])})
+        scaled = self._scaled
+        loss_c = content_loss(scaled(ENCODER_LAYER, out_feats[ENCODER_LAYER]), scaled(ENCODER_LAYER, target))
+        styled = {layer: scaled(layer, out_feats[layer][n_id:]) for layer in self.cfg.style_layers}
+        loss_s = (sum(weight * mean_std_style_loss({layer: styled[layer]},
+                                                   {layer: tuple(scaled(layer, t[n_id:]) for t in style_targets[layer])})
                       for layer, weight in zip(self.cfg.style_layers, self._layer_weights()))
                   if n_id < len(target) else loss_c.new_zeros(()))
         total = self.cfg.content_weight * loss_c + self.cfg.style_weight * loss_s
@@ -292,6 +307,12 @@ class AdainTask:
             total = total + self.cfg.identity_weight * loss_i
             losses["identity"] = loss_i.detach()
         return {"total": total, **losses}
+
+    def _scaled(self, layer: str, features: torch.Tensor) -> torch.Tensor:
+        """Features (or their channel means / standard deviations) in normalised units, if training so."""
+        if self.feature_scales is None:
+            return features
+        return features * self.feature_scales[layer].to(device=features.device, dtype=features.dtype)
 
     @torch.no_grad()
     def _targets(self, batch: dict[str, torch.Tensor]):
@@ -394,6 +415,30 @@ def measure_style_windows(encoder: VGG19Features, paintings: Sequence[torch.Tens
     return out
 
 
+@torch.no_grad()
+def channel_scales(encoder: VGG19Features, images: Sequence[torch.Tensor], layers: Sequence[str],
+                   floor: float = 0.05) -> dict[str, torch.Tensor]:
+    """1 / each channel's mean activation over images (3 x H x W in [0, 1], each counts once): the factors that
+    turn the raw VGG19 into the normalised VGG of Gatys et al. 2016 used by the AdaIN paper.
+
+    A channel whose mean is below ``floor`` x its layer's median channel mean takes that floor, so a
+    nearly silent channel is not blown up into the loss.
+    """
+    if not images:
+        raise PainterlyError("channel scales need at least one image")
+    sums: dict[str, torch.Tensor] = {}
+    for image in images:
+        feats = encoder(image[None].float())
+        for layer in layers:
+            mean = feats[layer].mean(dim=(0, 2, 3))
+            sums[layer] = sums[layer] + mean if layer in sums else mean
+    scales = {}
+    for layer in layers:
+        mean = sums[layer] / len(images)
+        scales[layer] = 1.0 / mean.clamp_min(floor * float(mean.median()))
+    return scales
+
+
 def build_adain_training(cfg: AdainTrainConfig, batch_size: int, seed: int = 0,
                          max_content: int | None = None,
                          progress: Callable[[str, int, int], None] | None = None,
@@ -411,7 +456,12 @@ def build_adain_training(cfg: AdainTrainConfig, batch_size: int, seed: int = 0,
     styles = load_cached(split.train_styles, cfg.style_size, cfg.crop)
     val_photos = _fixed_crops(load_cached(split.val_content[:4], cfg.content_size, cfg.crop) or content[:4], cfg.crop)
     val_styles = _fixed_crops(load_cached(split.val_styles[:4], cfg.style_size, cfg.crop) or styles[:4], cfg.crop)
-    task = AdainTask(cfg, sample_styles=val_styles)
+    encoder = VGG19Features(tuple(dict.fromkeys((*cfg.style_layers, ENCODER_LAYER))))
+    scales = None
+    if cfg.normalise_features:   # measured on up to 64 photos and 64 paintings, spread over the lists
+        sample = content[::max(1, len(content) // 64)][:64] + styles[::max(1, len(styles) // 64)][:64]
+        scales = channel_scales(encoder, [t.float().div(255.0) for t in sample], encoder.layers)
+    task = AdainTask(cfg, encoder=encoder, sample_styles=val_styles, feature_scales=scales)
     if cfg.precompute:
         if cfg.crop % 8:
             raise PainterlyError(f"precomputed training needs a crop divisible by 8 (relu4_1 cells), not {cfg.crop}")
@@ -428,6 +478,6 @@ def build_adain_training(cfg: AdainTrainConfig, batch_size: int, seed: int = 0,
     return task, batches, info
 
 
-__all__ = ["AdainTrainConfig", "AdainTask", "AdainBatches", "PrecomputedAdainBatches", "encode_content",
+__all__ = ["AdainTrainConfig", "AdainTask", "channel_scales", "AdainBatches", "PrecomputedAdainBatches", "encode_content",
            "measure_style_windows", "build_adain_training", "split_data",
            "load_cached", "random_crop", "list_images"]
