@@ -188,6 +188,7 @@ def main(argv=None) -> int:
                                                                   "color_distance")}})
                 items.append((image, label if label != results[0][0] else f"optimisation: {job['style'][:18]}"))
             grid.append(items)
+            (out_dir / "results.json").write_text(json.dumps(rows, indent=1))   # so far, after every pair
     columns = max(len(r) for r in grid)
     blank = Image.new("RGB", (8, 8), (255, 255, 255))
     contact_sheet([item for row in grid for item in row + [(blank, "")] * (columns - len(row))],
