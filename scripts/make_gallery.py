@@ -3,12 +3,14 @@
     python scripts/make_gallery.py [--size 256] [--iterations 100] [--workers 2] [--only NAME ...]
 
 The photos are scikit-image's public-domain samples (astronaut, coffee, chelsea), which no
-built-in model was trained on. Each style is rendered with the first method that can render
-it here, in `painterly.catalog.METHOD_ORDER`: its feed-forward network when one ships, else
-AdaIN when a decoder ships (stored statistics), else optimisation from the stored statistics (painterly's defaults:
-two scales, preconditioned L-BFGS, balanced β; `--iterations` steps). Writes docs/gallery/NAME.jpg (the three results side by side) and
-docs/gallery.md (one row a style: name, title, method, seconds per photo on this machine), with
-docs/gallery.json keeping the figures so `--only` can re-render some styles.
+built-in model was trained on. Each style is rendered with every feed-forward method that ships
+for it here, in `painterly.catalog.METHOD_ORDER` (its per-style network, its slot of a
+multi-style network, AdaIN from its stored statistics; the first is what `painterly stylize
+--style NAME` picks), else with optimisation from the stored statistics (painterly's defaults: two
+scales, preconditioned L-BFGS, balanced β; `--iterations` steps). Writes docs/gallery/NAME.jpg (one
+row per method, the three results side by side) and docs/gallery.md (name, title, methods,
+seconds per photo on this machine), with docs/gallery.json keeping the figures so `--only` can
+re-render some styles.
 """
 
 from __future__ import annotations
@@ -32,13 +34,15 @@ def photo(name: str, size: int):
     return image
 
 
+FEED_FORWARD = ("fast", "multistyle", "adain")
+
+
 def render(task: tuple[str, str, int, int]) -> dict:
-    """One style on the three photos -> {name, method, seconds, path} (runs in a worker process)."""
+    """One style with one method on the three photos -> {name, method, seconds, row} (runs in a worker process)."""
     import torch
 
     from PIL import Image
 
-    from painterly.io.image import save_image
     from painterly.methods.optimize import optimize
     from painterly.methods.stylize import stylize
 
@@ -59,13 +63,24 @@ def render(task: tuple[str, str, int, int]) -> dict:
     for panel in panels:
         row.paste(panel, (left, 0))
         left += panel.width + 4
-    path = ROOT / "docs" / "gallery" / f"{name}.jpg"
-    save_image(row, path, quality=85)
-    return {"name": name, "method": method, "seconds": sum(seconds) / len(seconds), "path": str(path.relative_to(ROOT))}
+    return {"name": name, "method": method, "seconds": sum(seconds) / len(seconds), "row": row}
+
+
+def stack(rows: list):
+    """Rows of panels one above the other, 4 px apart."""
+    from PIL import Image
+
+    sheet = Image.new("RGB", (max(r.width for r in rows), sum(r.height for r in rows) + 4 * (len(rows) - 1)), "white")
+    top = 0
+    for row in rows:
+        sheet.paste(row, (0, top))
+        top += row.height + 4
+    return sheet
 
 
 def main() -> None:
     from painterly.catalog import list_styles, method_status
+    from painterly.io.image import save_image
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=256)
@@ -77,41 +92,55 @@ def main() -> None:
     entries = [e for e in list_styles() if not args.only or e.name in args.only]
     tasks, labels = [], {}
     for entry in entries:
-        method = next(m for m in entry.methods if ready.get(m) is None)
-        tasks.append((entry.name, method, args.size, args.iterations))
+        methods = [m for m in entry.methods if m in FEED_FORWARD and ready.get(m) is None]
+        methods = methods or [next(m for m in entry.methods if ready.get(m) is None)]
+        tasks += [(entry.name, method, args.size, args.iterations) for method in methods]
         labels[entry.name] = entry.label()
     (ROOT / "docs" / "gallery").mkdir(parents=True, exist_ok=True)
     index = ROOT / "docs" / "gallery.json"
     known = json.loads(index.read_text()) if index.is_file() else {}
+    done: dict[str, list[dict]] = {}
     with ProcessPoolExecutor(args.workers) as pool:
-        for r in pool.map(render, tasks):   # recorded as each style is done, so a stopped run keeps them
-            print(f"{r['name']}: {r['method']}, {r['seconds']:.1f} s per photo -> {r['path']}", flush=True)
-            known[r["name"]] = {**r, "label": labels[r["name"]], "size": args.size,
-                                "iterations": args.iterations if r["method"] == "optimize" else None}
+        for r in pool.map(render, tasks):   # a style is recorded once all its methods are done
+            print(f"{r['name']}: {r['method']}, {r['seconds']:.1f} s per photo", flush=True)
+            done.setdefault(r["name"], []).append(r)
+            if len(done[r["name"]]) < sum(t[0] == r["name"] for t in tasks):
+                continue
+            path = ROOT / "docs" / "gallery" / f"{r['name']}.jpg"
+            save_image(stack([d["row"] for d in done[r["name"]]]), path, quality=85)
+            known[r["name"]] = {"name": r["name"], "label": labels[r["name"]], "size": args.size,
+                                "path": str(path.relative_to(ROOT)),
+                                "methods": [{"method": d["method"], "seconds": round(d["seconds"], 2),
+                                             "iterations": args.iterations if d["method"] == "optimize" else None}
+                                            for d in done[r["name"]]]}
             index.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
             write_markdown(known)
 
 
 def write_markdown(known: dict) -> None:
     lines = ["# Gallery: every built-in style on three sample photos", "",
-             "scikit-image's astronaut, coffee and chelsea photos (public domain; the AdaIN decoder never saw",
-             "them), each style rendered with the first method that ships for it — what",
-             "`painterly stylize photo.jpg --style NAME` gives: its feed-forward network, else the AdaIN",
-             "decoder from the style's stored statistics, else optimisation from the stored statistics.",
+             "scikit-image's astronaut, coffee and chelsea photos (public domain; no shipped model saw",
+             "them in training), each style rendered with every feed-forward method that ships for it, one row",
+             "per method. The top row is what `painterly stylize photo.jpg --style NAME` gives: the style's",
+             "per-style network, else its slot of the multi-style network, else the AdaIN decoder from the",
+             "style's stored statistics (optimisation from the stored statistics when none ships).",
              "Seconds are per photo on the team's shared 2-core CPU with one thread per render and other jobs",
              "running: a record of the run, not a speed benchmark.", "",
              "Left to right: astronaut, coffee, chelsea. Regenerate: `python scripts/make_gallery.py`",
              "(add `--only NAME ...` for some styles).", "",
-             "The built-in AdaIN decoder was trained on a CPU at reduced size (docs/adain.md): strong, faithful",
-             "palettes and brushwork, softer photo detail than a GPU-trained decoder. The optimisation method",
-             "(`painterly optimize --style NAME`) keeps more of the photo; its defaults on three of these",
-             "styles, old against new, are in [gallery_defaults.jpg](gallery_defaults.jpg) (left to right: the",
-             "photo, the defaults before the smoothing preconditioner and balanced β, the new ones at balance",
-             "330 and at the default 100).", "",
-             "| style | rendered with | s / photo |", "| --- | --- | --- |"]
+             "Every network here was trained on a CPU at reduced size (docs/training.md, docs/adain.md): the",
+             "multi-style network `zoo` at 160-192 px crops and 4,060 steps, the AdaIN decoder at 64 px crops. The",
+             "optimisation method (`painterly optimize --style NAME`) keeps more of the photo; its defaults on",
+             "three of these styles, old against new, are in [gallery_defaults.jpg](gallery_defaults.jpg) (left",
+             "to right: the photo, the defaults before the smoothing preconditioner and balanced β, the new ones",
+             "at balance 330 and at the default 100). How close each method comes to the optimisation result",
+             "is measured in [quality_report.md](quality_report.md).", "",
+             "| style | rows, top to bottom | s / photo |", "| --- | --- | --- |"]
     for name, r in sorted(known.items()):
-        how = r["method"] + (f", {r['iterations']} steps at {r['size']} px" if r["iterations"] else f" at {r['size']} px")
-        lines.append(f"| `{name}`: {r['label']} | {how} | {r['seconds']:.1f} |")
+        methods = r.get("methods") or [{"method": r["method"], "seconds": r["seconds"], "iterations": r["iterations"]}]
+        how = "; ".join(m["method"] + (f", {m['iterations']} steps" if m["iterations"] else "") for m in methods)
+        secs = "; ".join(f"{m['seconds']:.1f}" for m in methods)
+        lines.append(f"| `{name}`: {r['label']} | {how} (at {r['size']} px) | {secs} |")
     lines.append("")
     for name, r in sorted(known.items()):
         lines += [f"### `{name}`: {r['label']}", "", f"![{name}]({Path(r['path']).relative_to('docs')})", ""]

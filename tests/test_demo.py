@@ -25,3 +25,12 @@ def test_demo_writes_result_gif_networks_and_sheet(tmp_path, capsys):
             image.load()
     with Image.open(out / "sheet.png") as sheet:
         assert sheet.width >= 64 * (2 + len(networks))    # photo, optimisation and every network side by side
+
+
+def test_demo_blends_its_style_with_the_next_one_of_a_multistyle_model():
+    from painterly.cli.demo import blend_pair
+
+    styles = ["great_wave", "starry_night", "the_scream"]
+    assert blend_pair(styles, "starry_night") == ("starry_night", "the_scream")
+    assert blend_pair(styles, "the_scream") == ("the_scream", "great_wave")     # wraps round
+    assert blend_pair(styles, "udnie") == ("great_wave", "starry_night")        # not in the model: the first two

@@ -9,8 +9,8 @@ import pytest
 import torch
 from PIL import Image
 
-from painterly.analysis.metrics import (EvaluateConfig, Metrics, color_distance, evaluate, gaussian_w2, lab_gaussian,
-                                        luminance_ssim, make_features)
+from painterly.analysis.metrics import (EvaluateConfig, Metrics, chroma_noise, color_distance, evaluate, gaussian_w2,
+                                        lab_gaussian, luminance_ssim, make_features)
 from painterly.errors import ImageError, PainterlyError, StyleNotFoundError
 from painterly.features import UnknownLayerError
 
@@ -216,3 +216,23 @@ def test_config_validation():
         EvaluateConfig(style_layers=("relu4_9",)).validate()
     with pytest.raises(PainterlyError, match="at least 16"):
         EvaluateConfig(size=8).validate()
+
+
+def test_chroma_noise_of_blue_and_black_columns_is_hand_computed():
+    # Cb of pure blue is 0.5*255 = 127.5, Cr is -0.081312*255; every pixel differs from its 3x3 mean
+    # by 2/3 of that (blue among two black columns, or black between two blue ones)
+    image = torch.zeros(1, 3, 5, 8)
+    image[:, 2, :, ::2] = 1.0
+    expected = (2 / 3 * 127.5 + 2 / 3 * 0.081312 * 255) / 2
+    assert chroma_noise(image) == pytest.approx(expected, rel=1e-9)
+
+
+def test_chroma_noise_ignores_grey_texture_and_smooth_colour():
+    stripes = torch.zeros(3, 6, 6)
+    stripes[:, :, ::2] = 1.0                      # black and white columns: luminance only
+    ramp = torch.linspace(0, 1, 9).repeat(1, 9, 1).expand(3, 9, 9).clone()
+    ramp[1:] = 0.2                                # red rising linearly across the image
+    assert chroma_noise(stripes) == pytest.approx(0, abs=1e-9)
+    assert chroma_noise(ramp) == pytest.approx(0, abs=1e-9)
+    with pytest.raises(PainterlyError):
+        chroma_noise(torch.zeros(1, 3, 2, 9))

@@ -20,8 +20,8 @@ from painterly.train.data import FolderBatches, find_images
 from painterly.train.fast import (BUILTIN_STYLE_LAYERS, IMAGE_STYLE_LAYERS, FastTask, FastTrainConfig,
                                   build_fast_task, calibrated_weights)
 from painterly.train.loop import TrainerConfig, train
-from painterly.train.multistyle import (MultiStyleTrainConfig, build_multistyle_task,
-                                        styles_for_step)
+from painterly.train.multistyle import (MultiStyleTask, MultiStyleTrainConfig, build_multistyle_task,
+                                        earlier_stages, styles_for_step, with_stages)
 
 from conftest import make_painting, make_photo
 
@@ -197,6 +197,48 @@ def test_multistyle_smoke_on_real_vgg_and_add_style_keeps_old_styles(tmp_path, d
         assert torch.equal(grown_value[:2] if key.endswith(("inner.weight", "inner.bias")) else grown_value, value)
 
 
+def test_multistyle_init_starts_from_the_model_and_keeps_its_weights_unless_given(tmp_path, data_dir, style_files):
+    styles = tuple(map(str, style_files[:2]))
+    with FolderBatches(find_images(data_dir), crop=32, batch_size=2, seed=0) as batches:
+        first = build_multistyle_task(MultiStyleTrainConfig(styles=styles, **tiny()), batches, features=FakeFeatures)
+        result = train(first, batches, trainer(tmp_path / "a"), export_path=tmp_path / "multi.safetensors")
+        trained = snapshot(first.net)
+        tuned = build_multistyle_task(MultiStyleTrainConfig(styles=styles, init_model=str(result.model_path),
+                                                            tv_weight=5.0, seed=3, **tiny()),
+                                      batches, features=FakeFeatures)
+        start = snapshot(tuned.net)
+        for key, value in trained.items():     # the saved fp16 weights, not a fresh initialisation
+            assert torch.allclose(start[key].float(), value.float(), atol=2e-3, rtol=1e-2), key
+        assert tuned.cfg.style_weights == pytest.approx(first.cfg.style_weights)   # kept, not recalibrated
+        assert tuned.cfg.tv_weight == 5.0                                           # given: replaces
+        train(tuned, batches, trainer(tmp_path / "b"), export_path=tmp_path / "tuned.safetensors")
+        assert any(not torch.equal(start[k], v) for k, v in snapshot(tuned.net).items())
+        meta = load_model_file(tmp_path / "tuned.safetensors").meta
+        assert meta["training"]["task"]["init_model"] == str(result.model_path)
+        assert meta["training"]["task"]["style_weights"] == pytest.approx(list(first.cfg.style_weights))
+        (stage,) = meta["training"]["earlier_stages"]                 # the init model's run is on record
+        first_meta = load_model_file(result.model_path).meta["training"]
+        assert stage["source"] == "multi.safetensors" and stage["task"] == first_meta["task"]
+        assert meta["training"]["all_stages"]["steps"] == first_meta["steps"] + meta["training"]["steps"]
+        with pytest.raises(PainterlyError, match="same styles in the same order"):
+            MultiStyleTask(MultiStyleTrainConfig(styles=styles[::-1], init_model=str(result.model_path), **tiny()),
+                           features=FakeFeatures)
+        with pytest.raises(PainterlyError, match="architecture"):
+            MultiStyleTask(MultiStyleTrainConfig(styles=styles, init_model=str(result.model_path),
+                                                 **{**tiny(), "width": 8}), features=FakeFeatures)
+
+
+def test_stage_records_chain_through_fine_tunes():
+    one = {"steps": 30, "seconds": 10.0, "task": {"lr": 1}}
+    two = with_stages({"steps": 5, "seconds": 2.5, "task": {"lr": 2}}, earlier_stages(one, "one.safetensors"))
+    three = with_stages({"steps": 7, "seconds": 1.0, "task": {"lr": 3}}, earlier_stages(two, "two.safetensors"))
+    assert [s["source"] for s in three["earlier_stages"]] == ["one.safetensors", "two.safetensors"]
+    assert [s["task"]["lr"] for s in three["earlier_stages"]] == [1, 2]
+    assert "earlier_stages" not in three["earlier_stages"][1]          # each stage recorded once
+    assert three["all_stages"] == {"stages": 3, "steps": 42, "seconds": 13.5}
+    assert with_stages(one, []) == one
+
+
 # --------------------------------------------------------------------------- command line
 
 
@@ -230,6 +272,11 @@ def test_cli_train_fast_and_multistyle_end_to_end(tmp_path, data_dir, style_file
     assert main(["train", "multistyle", "--add-style", str(multi), "--styles", str(style_files[2]), "-o",
                  str(grown), *common_flags(tmp_path, data_dir)]) == 0
     assert load_model_file(grown).architecture["n_styles"] == 3
+    tuned = tmp_path / "tuned.safetensors"
+    assert main(["train", "multistyle", "--init", str(multi), "--styles", str(style_files[0]), str(style_files[1]),
+                 "--tv-weight", "2", "-o", str(tuned), *common_flags(tmp_path, data_dir)]) == 0
+    task = load_model_file(tuned).meta["training"]["task"]
+    assert task["init_model"] == str(multi) and task["tv_weight"] == 2.0
 
 
 @pytest.mark.parametrize("case", ["empty_data", "unknown_style", "unreadable_model", "wrong_kind", "bad_output"])

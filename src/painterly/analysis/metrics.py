@@ -275,3 +275,20 @@ def gaussian_w2(mean_a: np.ndarray, cov_a: np.ndarray, mean_b: np.ndarray, cov_b
 def color_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     """W2 distance between Gaussian fits of two [0, 1] RGB images' colours in CIELAB (any sizes)."""
     return gaussian_w2(*lab_gaussian(a), *lab_gaussian(b))
+
+
+def chroma_noise(image: torch.Tensor) -> float:
+    """High-frequency colour of a [0, 1] RGB image: the mean |C - box3(C)| over Cb and Cr, 0-255 units.
+
+    Cb and Cr are the BT.601 (JPEG) chroma channels without their offset (both 0 for any grey);
+    box3 is the 3 x 3 mean around each pixel, over pixels whose window fits (1 px border left out).
+    0 for an image whose colour is locally constant or linear; coloured pixel-scale noise (the red
+    and blue dashes of an undertrained network) raises it, luminance texture does not.
+    """
+    x = (image if image.ndim == 4 else image.unsqueeze(0)).detach().double().clamp(0, 1) * 255
+    if min(x.shape[-2:]) < 3:
+        raise PainterlyError("chroma noise needs an image of at least 3 x 3 px")
+    r, g, b = x[:, 0], x[:, 1], x[:, 2]
+    chroma = torch.stack([-0.168736 * r - 0.331264 * g + 0.5 * b, 0.5 * r - 0.418688 * g - 0.081312 * b], dim=1)
+    local = F.avg_pool2d(chroma, 3, stride=1)
+    return float((chroma[..., 1:-1, 1:-1] - local).abs().mean())

@@ -82,7 +82,7 @@ def run(args) -> int:
 
 def network_results(photo, size: int, device: str, style_name: str = "starry_night"):
     """(label, image, file stem ``KIND_MODEL``) for the photo through every installed network: each fast model, a blend
-    of the first two styles of each multi-style model, an AdaIN decoder with ``style_name`` (any
+    of two styles of each multi-style model (:func:`blend_pair`), an AdaIN decoder with ``style_name`` (any
     style works there), and the other kinds with their first style."""
     from ..methods.feedforward import LOADERS, available_models
     from ..methods.stylize import stylize
@@ -94,9 +94,18 @@ def network_results(photo, size: int, device: str, style_name: str = "starry_nig
         if model.kind == "adain":
             style, label = style_name, f"adain: {style_name}"
         elif model.kind == "multistyle" and len(styles) >= 2:
-            style, label = {styles[0]: 0.5, styles[1]: 0.5}, f"multistyle: {styles[0]}+{styles[1]}"
+            first, second = blend_pair(styles, style_name)
+            style, label = {first: 0.5, second: 0.5}, f"multistyle: {first}+{second}"
         else:
             style = styles[0] if styles else None
             label = f"{model.kind}: {style or model.name}" + (f" ({model.name})" if style and style != model.name else "")
         yield (label, stylize(photo, style=style, model=str(model.path), size=size, device=device),
                f"{model.kind}_{model.name}")
+
+
+def blend_pair(styles: list[str], style_name: str) -> tuple[str, str]:
+    """The two styles of a multi-style model the demo blends: ``style_name`` and the next one, else the first two."""
+    if style_name in styles:
+        index = styles.index(style_name)
+        return style_name, styles[(index + 1) % len(styles)]
+    return styles[0], styles[1]

@@ -17,8 +17,12 @@ def add_parser(subparsers) -> None:
                                           "styles to a trained one with --add-style (old styles stay unchanged).")
     p.add_argument("--styles", nargs="+", required=True, metavar="DIR|IMG|NAME",
                    help="style images, folders of them, or built-in style names")
-    p.add_argument("--add-style", default=None, metavar="MODEL",
-                   help="a trained multistyle model: add --styles to it, training only their norm parameters")
+    start = p.add_mutually_exclusive_group()
+    start.add_argument("--add-style", default=None, metavar="MODEL",
+                       help="a trained multistyle model: add --styles to it, training only their norm parameters")
+    start.add_argument("--init", default=None, metavar="MODEL",
+                       help="a trained multistyle model of the same --styles: fine-tune all of it, keeping its "
+                            "calibrated weights unless --style-weight/--tv-weight are given")
     add_data_arguments(p)
     add_loss_arguments(p, DEFAULTS)
     add_trainer_arguments(p)
@@ -45,7 +49,7 @@ def run(args) -> int:
     else:
         style_weights = None
     cfg = MultiStyleTrainConfig(
-        styles=expand_styles(args.styles), base_model=args.add_style, style_size=args.style_size,
+        styles=expand_styles(args.styles), base_model=args.add_style, init_model=args.init, style_size=args.style_size,
         content_layers=tuple(args.content_layers), style_layers=tuple(args.style_layers) if args.style_layers else None,
         content_weight=args.content_weight, style_weights=style_weights, tv_weight=args.tv_weight,
         style_ratio=args.style_ratio, tv_ratio=args.tv_ratio, crop=args.crop, width=args.width, depth=args.depth, fast_variant=args.fast_variant,

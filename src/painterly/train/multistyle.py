@@ -8,6 +8,10 @@ seeded by ``(seed, cycle)``), and its loss uses that style's Gram targets and we
 weights are calibrated per style exactly as for a per-style network
 (:mod:`painterly.train.fast`), so a style with large Gram values does not drown the others.
 
+Fine-tuning (``init_model``): a trained network of the same styles and architecture is the
+starting point and every weight trains; its calibrated style and TV weights are kept unless
+given (calibration needs an untrained network), so e.g. ``tv_weight`` can be raised alone.
+
 Adding styles to a trained network (``base_model``): the network is loaded, grown with
 :meth:`TransformerNet.add_styles`, and only the norm parameters are trained, with the rows of
 the old styles' gradients zeroed (:meth:`TransformerNet.freeze_styles_before`). With Adam
@@ -46,6 +50,7 @@ class MultiStyleTrainConfig:
 
     styles: tuple[str, ...] = ()
     base_model: str | None = None        # a trained multistyle model to add ``styles`` to
+    init_model: str | None = None        # a trained multistyle model of the same styles to fine-tune from
     style_size: int | None = None        # longer side of style images (default 1.5 x crop)
     content_layers: tuple[str, ...] = DEFAULT_CONTENT_LAYERS
     style_layers: tuple[str, ...] | None = None   # default as for fast; relu1_1..relu5_1 if any style is built in
@@ -72,6 +77,8 @@ class MultiStyleTrainConfig:
             raise PainterlyError(f"{len(self.style_weights)} style weights for {len(self.styles)} styles")
         if self.names and len(self.names) != len(self.styles):
             raise PainterlyError(f"{len(self.names)} names for {len(self.styles)} styles")
+        if self.base_model and self.init_model:
+            raise PainterlyError("give either a model to add styles to or one to start from, not both")
         if self.crop < 16 or self.width < 1 or self.depth < 0:
             raise PainterlyError("invalid crop or network size")
         check_loss_margin(self.loss_margin, self.crop)
@@ -125,6 +132,23 @@ def load_multistyle_model(path: str) -> tuple[TransformerNet, dict]:
 # --------------------------------------------------------------------------- the task
 
 
+def earlier_stages(training: dict, source: str) -> list[dict]:
+    """The stage records a fine-tune from a model with ``training`` metadata inherits: that model's own
+    earlier stages, then its run (``source``: the file it came from)."""
+    run = {k: v for k, v in training.items() if k not in ("earlier_stages", "all_stages")}
+    return [*training.get("earlier_stages", []), {"source": source, **run}]
+
+
+def with_stages(training: dict, stages: list[dict]) -> dict:
+    """``training`` plus its earlier stages and the steps and seconds of all of them together."""
+    if not stages:
+        return training
+    runs = [*stages, training]
+    return {**training, "earlier_stages": stages,
+            "all_stages": {"stages": len(runs), "steps": sum(int(r.get("steps", 0)) for r in runs),
+                           "seconds": round(sum(float(r.get("seconds", 0)) for r in runs), 1)}}
+
+
 class MultiStyleTask:
     """The :class:`~painterly.train.loop.TrainTask` of a conditional-IN multi-style network."""
 
@@ -135,6 +159,7 @@ class MultiStyleTask:
         self.cfg = cfg.validate()
         self.device = torch.device(device)
         self.old_styles: list[dict] = []
+        self.earlier_stages: list[dict] = []   # training records of the init model and its own inits
         base_meta: dict = {}
         if cfg.base_model:
             self.net, base_meta = load_multistyle_model(cfg.base_model)
@@ -153,6 +178,8 @@ class MultiStyleTask:
         else:
             self.first_new = 0
             self.net = make_net(TransformerConfig(cfg.width, cfg.depth, len(cfg.styles), cfg.fast_variant), cfg.seed)
+            if cfg.init_model:
+                base_meta = self._start_from(cfg.init_model)
         self.net.to(self.device)
         layers = self.cfg.style_layers or (BUILTIN_STYLE_LAYERS if any(map(is_builtin_name, cfg.styles))
                                            else style_layers_for(cfg.styles[0], None))
@@ -160,6 +187,13 @@ class MultiStyleTask:
         names = cfg.names or (None,) * len(cfg.styles)
         self.targets = [load_style_target(spec, self.cfg.style_layers, self.cfg.resolved_style_size, features,
                                           registry, name) for spec, name in zip(cfg.styles, names)]
+        if cfg.init_model:
+            had = [s.get("name") for s in base_meta.get("styles", []) if isinstance(s, dict)]
+            wanted = [t.info["name"] for t in self.targets]
+            if had != wanted:
+                raise PainterlyError(f"{cfg.init_model}: holds styles {', '.join(map(str, had))}, "
+                                     f"not {', '.join(wanted)} (same styles in the same order are needed)")
+            base_meta = {}   # its style weights are this run's, not a base's
         # Gram targets of all new styles stacked per layer: S x C x C
         self.grams = {l: torch.stack([t.grams[l] for t in self.targets]).to(self.device) for l in self.cfg.style_layers}
         self.vgg = features(tuple(dict.fromkeys(self.cfg.content_layers + self.cfg.style_layers))).to(self.device)
@@ -168,6 +202,21 @@ class MultiStyleTask:
         self.base_style_weights = list(base_meta.get("training", {}).get("task", {}).get("style_weights") or [])
         self.ddp: dict[str, nn.Module] = {}   # DistributedDataParallel wrappers in a distributed run
         self.world = World()
+
+    def _start_from(self, path: str) -> dict:
+        """Load the weights of a trained network of this architecture; take its loss settings unless given."""
+        net, meta = load_multistyle_model(path)
+        if net.config.to_dict() != self.net.config.to_dict():
+            raise PainterlyError(f"{path}: its architecture {net.config.to_dict()} is not this run's "
+                                 f"{self.net.config.to_dict()}")
+        self.net.load_state_dict(net.state_dict())
+        self.earlier_stages = earlier_stages(meta.get("training", {}), Path(path).name)
+        trained = meta.get("training", {}).get("task", {})
+        self.cfg = replace(
+            self.cfg, style_layers=self.cfg.style_layers or tuple(trained.get("style_layers") or ()) or None,
+            style_weights=self.cfg.style_weights or tuple(trained.get("style_weights") or ()) or None,
+            tv_weight=self.cfg.tv_weight if self.cfg.tv_weight is not None else trained.get("tv_weight"))
+        return meta
 
     # -- TrainTask
     def modules(self) -> dict[str, nn.Module]:
@@ -215,7 +264,7 @@ class MultiStyleTask:
         styles = self.old_styles + [t.info for t in self.targets]
         return save_model_file(path, self.kind, self.net.state_dict(), {
             **meta, "architecture": self.net.config.to_dict(), "styles": styles,
-            "training": {**meta.get("training", {}), "task": self.config_dict()}})
+            "training": with_stages({**meta.get("training", {}), "task": self.config_dict()}, self.earlier_stages)})
 
     # -- calibration
     def calibrate(self, batches, count: int | None = None) -> MultiStyleTrainConfig:
