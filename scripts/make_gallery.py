@@ -137,9 +137,8 @@ def write_markdown(known: dict) -> None:
              "is measured in [quality_report.md](quality_report.md).", "",
              "| style | rows, top to bottom | s / photo |", "| --- | --- | --- |"]
     for name, r in sorted(known.items()):
-        methods = r.get("methods") or [{"method": r["method"], "seconds": r["seconds"], "iterations": r["iterations"]}]
-        how = "; ".join(m["method"] + (f", {m['iterations']} steps" if m["iterations"] else "") for m in methods)
-        secs = "; ".join(f"{m['seconds']:.1f}" for m in methods)
+        how = "; ".join(m["method"] + (f", {m['iterations']} steps" if m["iterations"] else "") for m in r["methods"])
+        secs = "; ".join(f"{m['seconds']:.1f}" for m in r["methods"])
         lines.append(f"| `{name}`: {r['label']} | {how} (at {r['size']} px) | {secs} |")
     lines.append("")
     for name, r in sorted(known.items()):
