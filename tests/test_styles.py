@@ -77,6 +77,16 @@ def test_parse_negative_weight_raises():
 # --------------------------------------------------------------------------- stats files
 
 
+def test_style_balance_round_trips_and_is_left_out_when_unset(tmp_path):
+    import json
+
+    save_style_stats({512: fake_stats(1)}, info("plain"), tmp_path)
+    save_style_stats({512: fake_stats(2)}, info("wave", style_balance=10.0), tmp_path)
+    assert "style_balance" not in json.loads((tmp_path / "plain.json").read_text())
+    registry = StyleRegistry(tmp_path)
+    assert registry.info("plain").style_balance is None and registry.info("wave").style_balance == 10.0
+
+
 def test_save_load_round_trip_with_large_grams(tmp_path):
     small, large = fake_stats(1, scale=3.0), fake_stats(2, scale=2.5e6)  # > 65504, the float16 maximum
     assert max(g.abs().max() for g in large.grams.values()) > 65504

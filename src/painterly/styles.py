@@ -50,6 +50,8 @@ class StyleInfo:
     reference_sizes: tuple[int, ...] = (512,)
     layers: tuple[str, ...] = STATS_LAYERS
     methods: tuple[str, ...] = ("optimize",)
+    # the optimisation's default --style-balance for this painting, where the general default loses the photo
+    style_balance: float | None = None
 
 
 @dataclass
@@ -123,6 +125,8 @@ def save_style_stats(stats_by_size: Mapping[int, StyleStats], info: StyleInfo, f
     save_file(tensors, str(folder / f"{info.name}{STATS_SUFFIX}"))
     meta = {**info.__dict__, "reference_sizes": sorted(stats_by_size), "layers": list(info.layers),
             "methods": list(info.methods)}
+    if info.style_balance is None:
+        del meta["style_balance"]
     (folder / f"{info.name}.json").write_text(json.dumps(meta, indent=2) + "\n")
     return folder / f"{info.name}{STATS_SUFFIX}"
 

