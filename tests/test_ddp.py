@@ -44,7 +44,7 @@ from painterly.train.multistyle import MultiStyleTrainConfig, build_multistyle_t
 
 BATCH = 4      # the global batch: 2 samples per process in the two-process run
 # No loss margin here: it does not touch how a batch is split, but on these 32 px crops it made the
-# 4-step curves more sensitive to the summation order (2.6e-4 relative at step 3 vs the 1e-4 below).
+# 4-step curves more sensitive to the summation order (2.6e-4 relative at step 3, then over the bound of 1e-4).
 TINY = dict(crop=32, width=4, depth=1, style_size=40, calibration_batches=1, loss_margin=0)
 RUNS = ("fast", "multistyle", "grown", "adain", "resumed")
 # TransformerNet parameters an instance norm cancels exactly: conv biases (each conv is followed
@@ -178,7 +178,16 @@ def load(folder: Path, name: str, rank: int = 0) -> dict:
     return torch.load(folder / f"{name}.rank{rank}.pt", weights_only=True)
 
 
-def assert_same_curve(two: list[dict], one: list[dict], rtol: float = 1e-4) -> None:
+# How far the two runs were seen apart, on two machines of the same kind (AMD EPYC, 2 cores) with
+# different float kernels: losses 1.4e-4 relative at step 4 (adain) on the second, under 1e-4 on the first;
+# sample images up to 2.9e-3 (mean 3.7e-4) on the second, under 2e-3 on the first. The bounds
+# below leave 3-4x room over the worse one. A real splitting bug (a half batch dropped or counted
+# twice) moves the losses by percent.
+CURVE_RTOL = 5e-4
+IMAGE_MAX, IMAGE_MEAN = 1e-2, 1.5e-3
+
+
+def assert_same_curve(two: list[dict], one: list[dict], rtol: float = CURVE_RTOL) -> None:
     assert [h["step"] for h in two] == [h["step"] for h in one]
     for a, b in zip(two, one):
         assert a.keys() == b.keys()
@@ -204,7 +213,8 @@ def test_two_processes_train_like_one_with_the_same_global_batch(runs, name):
         assert torch.equal(value, rank1["state"][key]), key  # DDP keeps the replicas identical
     assert_same_curve(rank0["history"], one["history"])
     assert_same_weights(rank0["state"], one["state"])
-    torch.testing.assert_close(rank0["images"], one["images"], rtol=0, atol=2e-3)  # images in [0, 1]
+    difference = (rank0["images"] - one["images"]).abs()                 # images in [0, 1]
+    assert float(difference.max()) <= IMAGE_MAX and float(difference.mean()) <= IMAGE_MEAN
 
 
 def test_adding_a_style_in_two_processes_keeps_the_old_ones(runs, data):
