@@ -107,7 +107,8 @@ def per_style_jobs(data_dir: Path, only: set[str] | None = None, adain=None) -> 
 
     from feedforward_vs_styletransfer_lite import style_painting_of
 
-    registry_names = set(StyleRegistry().names())
+    registry = StyleRegistry()
+    registry_names = set(registry.names())
     jobs: dict[str, dict] = {}
     for info in available_models():
         if info.kind not in ("fast", "multistyle"):
@@ -125,9 +126,10 @@ def per_style_jobs(data_dir: Path, only: set[str] | None = None, adain=None) -> 
                 painting = str(candidate)
             stylizer = stylizer or load_transformer_stylizer(info.path)
             label = f"fast {info.name}" if info.kind == "fast" else f"multistyle slot ({info.name})"
-            # a built-in style's own optimisation balance (great_wave: 10) applies to its reference too
-            balance = StyleRegistry().info(style).style_balance if style in registry_names else None
-            job = jobs.setdefault(style, {"style": style, "painting": painting, "runs": [], "balance": balance})
+            if style not in jobs:   # a built-in style's own balance (great_wave: 10) applies to the reference
+                balance = registry.info(style).style_balance if style in registry_names else None
+                jobs[style] = {"style": style, "painting": painting, "runs": [], "balance": balance}
+            job = jobs[style]
             job["runs"].append((label, lambda image, s=stylizer, name=style:
                                 tensor_to_pil(s(pil_to_tensor(image), name).clamp(0, 1))))
     if adain is not None:
