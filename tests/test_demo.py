@@ -5,6 +5,7 @@ from __future__ import annotations
 from PIL import Image
 
 from painterly.cli import main
+from painterly.cli.demo import sheet_columns
 from painterly.methods.feedforward import LOADERS, available_models
 
 
@@ -23,8 +24,15 @@ def test_demo_writes_result_gif_networks_and_sheet(tmp_path, capsys):
     for name in panels:
         with Image.open(out / name) as image:
             image.load()
+    n_panels = 2 + len(networks)                           # photo, optimisation and every network
     with Image.open(out / "sheet.png") as sheet:
-        assert sheet.width >= 64 * (2 + len(networks))    # photo, optimisation and every network side by side
+        rows = -(-n_panels // sheet_columns(n_panels))
+        assert sheet.width >= 64 * sheet_columns(n_panels)
+        assert sheet.height >= rows * 64                   # every panel placed, in rows of at most four
+
+
+def test_demo_sheet_wraps_into_rows_of_four():
+    assert [sheet_columns(n) for n in (1, 3, 4, 5, 11)] == [1, 3, 4, 4, 4]
 
 
 def test_demo_blends_its_style_with_the_next_one_of_a_multistyle_model():

@@ -74,7 +74,7 @@ def run(args) -> int:
         save_image(image, out / name)
         panels.append((image, label))
         written.append(name)
-    save_image(contact_sheet(panels, height=args.size), out / "sheet.png")
+    save_image(contact_sheet(panels, height=args.size, columns=sheet_columns(len(panels))), out / "sheet.png")
     print(f"painterly demo: {result.iterations} optimisation steps in {result.seconds:.0f}s, "
           f"{len(panels) - 2} feed-forward network(s).\nWrote {', '.join(written)} and sheet.png to {out}")
     return 0
@@ -101,6 +101,11 @@ def network_results(photo, size: int, device: str, style_name: str = "starry_nig
             label = f"{model.kind}: {style or model.name}" + (f" ({model.name})" if style and style != model.name else "")
         yield (label, stylize(photo, style=style, model=str(model.path), size=size, device=device),
                f"{model.kind}_{model.name}")
+
+
+def sheet_columns(n_panels: int, most: int = 4) -> int:
+    """Columns of the demo's contact sheet: one row up to ``most`` panels, else rows of ``most``."""
+    return max(1, min(n_panels, most))
 
 
 def blend_pair(styles: list[str], style_name: str) -> tuple[str, str]:
