@@ -108,3 +108,21 @@ def test_runtime_choice_uses_the_onnx_sibling(tmp_path):
     assert (auto(images) - load_stylizer(model, runtime="torch")(images)).abs().max().item() < 1e-4
     with pytest.raises(PainterlyError, match="unknown runtime"):
         load_stylizer(model, runtime="tvm")
+
+
+def test_every_shipped_network_has_an_onnx_twin_that_agrees_and_a_training_record():
+    """A retrained built-in network with a stale .onnx beside it would change `--runtime auto` output."""
+    from painterly.methods.feedforward import TRANSFORMER_KINDS, available_models
+
+    shipped = [m for m in available_models() if m.kind in TRANSFORMER_KINDS]
+    assert len(shipped) >= 2
+    images = torch.rand(1, 3, 40, 52, generator=torch.Generator().manual_seed(3))
+    for model in shipped:
+        training = model.meta["training"]
+        assert training["steps"] > 0 and training["seconds"] > 0 and training["hardware"]["device"], model.name
+        onnx_path = model.path.with_name(f"{model.name}.onnx")
+        assert onnx_path.is_file(), f"{model.name}: no ONNX export beside it"
+        style = model.styles[-1]
+        expected = load_stylizer(model.path, runtime="torch")(images, style)
+        got = OnnxStylizer(onnx_path, threads=1)(images, style)
+        assert (got - expected).abs().max().item() < 1e-3, model.name
