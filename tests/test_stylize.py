@@ -274,3 +274,29 @@ def test_cli_mask_errors_are_one_line_and_write_nothing(capsys, tmp_path, conten
     code, _, err = run_cli(capsys, content_png, "-o", tmp_path / "out.png", "--style", "starry_night",
                            "--model-dir", models, "--mask", left, "--device", "cpu")
     assert code == 2 and "--method adain" in err and not (tmp_path / "out.png").exists()
+
+
+
+def test_shipped_networks_serve_every_built_in_style_and_each_own_network_wins():
+    """A sidecar naming its style wrongly would leave the network unused and `--style NAME` on `zoo`."""
+    from painterly.methods.feedforward import available_models
+    from painterly.styles import StyleRegistry
+
+    built_in = set(StyleRegistry().names())
+    own: dict[str, list[str]] = {}
+    for model in available_models():
+        if model.kind != "fast":
+            continue
+        (style,) = model.meta["styles"]
+        own.setdefault(style["name"], []).append(str(model.path))
+        if str(style.get("source", "")).startswith("built-in:"):  # trained on a built-in style's statistics
+            assert style["source"] == f"built-in:{style['name']}" and style["name"] in built_in, model.path.name
+            assert model.path.stem == f"{style['name']}_fast", model.path.name
+    assert len(own) >= 2
+    slots = {s for m in available_models() if m.kind == "multistyle" for s in m.styles}
+    for name in sorted(built_in | set(own)):
+        method, path = choose_model(parse_style(name), "auto", None)
+        if name in own:
+            assert method == "fast" and path in own[name], name
+        else:
+            assert name in slots and method == "multistyle", name
