@@ -11,7 +11,7 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from painterly.errors import PainterlyError  # noqa: E402
-from painterly.methods.feedforward import load_stylizer  # noqa: E402
+from painterly.methods.feedforward import TRANSFORMER_KINDS, available_models, load_stylizer  # noqa: E402
 from painterly.methods.onnx_runtime import OnnxStylizer, export_model_file, load_onnx_stylizer  # noqa: E402
 from test_video import run_cli, save_tiny_model  # noqa: E402
 
@@ -112,8 +112,6 @@ def test_runtime_choice_uses_the_onnx_sibling(tmp_path):
 
 def test_every_shipped_network_has_an_onnx_twin_that_agrees_and_a_training_record():
     """A retrained built-in network with a stale .onnx beside it would change `--runtime auto` output."""
-    from painterly.methods.feedforward import TRANSFORMER_KINDS, available_models
-
     shipped = [m for m in available_models() if m.kind in TRANSFORMER_KINDS]
     assert len(shipped) >= 2
     images = torch.rand(1, 3, 40, 52, generator=torch.Generator().manual_seed(3))

@@ -14,10 +14,11 @@ from conftest import array_to_tensor, make_photo
 from painterly.cli import main
 from painterly.errors import PainterlyError, StyleNotFoundError
 from painterly.io.model_file import save_model_file
-from painterly.methods.feedforward import TransformerStylizer
+from painterly.methods.feedforward import TransformerStylizer, available_models
 from painterly.methods.stylize import StyleRequest, apply_stylizer, choose_model, parse_style
 from painterly.nets.transformer import TransformerConfig, TransformerNet
 from painterly.ops import rgb_to_yiq
+from painterly.styles import StyleRegistry
 
 TRIO = ("udnie", "great_wave", "the_scream")
 
@@ -276,15 +277,12 @@ def test_cli_mask_errors_are_one_line_and_write_nothing(capsys, tmp_path, conten
     assert code == 2 and "--method adain" in err and not (tmp_path / "out.png").exists()
 
 
-
 def test_shipped_networks_serve_every_built_in_style_and_each_own_network_wins():
     """A sidecar naming its style wrongly would leave the network unused and `--style NAME` on `zoo`."""
-    from painterly.methods.feedforward import available_models
-    from painterly.styles import StyleRegistry
-
+    shipped = available_models()
     built_in = set(StyleRegistry().names())
     own: dict[str, list[str]] = {}
-    for model in available_models():
+    for model in shipped:
         if model.kind != "fast":
             continue
         (style,) = model.meta["styles"]
@@ -293,7 +291,7 @@ def test_shipped_networks_serve_every_built_in_style_and_each_own_network_wins()
             assert style["source"] == f"built-in:{style['name']}" and style["name"] in built_in, model.path.name
             assert model.path.stem == f"{style['name']}_fast", model.path.name
     assert len(own) >= 2
-    slots = {s for m in available_models() if m.kind == "multistyle" for s in m.styles}
+    slots = {s for m in shipped if m.kind == "multistyle" for s in m.styles}
     for name in sorted(built_in | set(own)):
         method, path = choose_model(parse_style(name), "auto", None)
         if name in own:
