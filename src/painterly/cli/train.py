@@ -19,7 +19,7 @@ from ..train.distributed import local_device, world_from_env
 from ..train.loop import LR_SCHEDULES, TrainerConfig
 from .common import ArgumentParser, ProgressBar, add_device_argument, positive_int, resolve_device
 
-TRAINERS = ("train_fast", "train_multistyle", "train_adain", "train_adaptive", "train_style_vae", "train_image_vae")
+TRAINERS = ("train_fast", "train_multistyle", "train_adain", "train_adain_compact", "train_adaptive", "train_style_vae", "train_image_vae")
 TRAINER_DEFAULTS = TrainerConfig(out_dir="")
 
 

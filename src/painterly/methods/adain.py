@@ -40,7 +40,7 @@ from typing import Union
 import torch
 import torch.nn.functional as F
 
-from ..errors import PainterlyError
+from ..errors import PainterlyError, StyleNotFoundError
 from ..features import VGG19Features
 from ..io.image import load_image
 from ..io.model_file import ModelFileError, load_model_file
@@ -185,22 +185,28 @@ class AdainStylizer:
 
     kind = "adain"
 
-    def __init__(self, decoder: AdainDecoder, encoder: VGG19Features | None = None,
-                 config: AdainConfig | None = None, registry: StyleRegistry | None = None, meta: dict | None = None):
+    def __init__(self, decoder: torch.nn.Module, encoder: torch.nn.Module | None = None,
+                 config: AdainConfig | None = None, registry: StyleRegistry | None = None, meta: dict | None = None,
+                 builtin_stats: Mapping[str, tuple[torch.Tensor, torch.Tensor]] | None = None):
+        """``encoder`` maps images to ``{"relu4_1": features}`` (default: VGG19). ``builtin_stats`` (name ->
+        (mean, std) of the encoder's features) replaces the registry's VGG19 statistics for built-in styles:
+        a compact model stores its own (:mod:`painterly.nets.adain_compact`)."""
         self.decoder = decoder.eval()
         self.device = next(decoder.parameters()).device
-        self.encoder = (encoder or VGG19Features([ENCODER_LAYER])).to(self.device)
+        self.encoder = (encoder or VGG19Features([ENCODER_LAYER])).to(self.device).eval()
         self.config = (config or AdainConfig()).validate()
         self.registry = registry or StyleRegistry()
         self.meta = dict(meta or {})
+        self.builtin_stats = dict(builtin_stats) if builtin_stats is not None else None
 
     @property
     def style_names(self) -> list[str]:
         """Built-in styles usable by name (any painting works too)."""
-        return self.registry.names()
+        return sorted(self.builtin_stats) if self.builtin_stats is not None else self.registry.names()
 
     def __repr__(self) -> str:
-        return f"AdainStylizer(width={self.decoder.config.width}, device={self.device})"
+        kind = "compact" if self.builtin_stats is not None else f"width={self.decoder.config.width}"
+        return f"AdainStylizer({kind}, device={self.device})"
 
     # -- pieces
     def encode(self, images: torch.Tensor) -> torch.Tensor:
@@ -234,11 +240,17 @@ class AdainStylizer:
         """(mean, std) of one style at relu4_1, each 1 x 512 x 1 x 1, and whether it was a built-in style."""
         size = self.config.style_size
         if isinstance(style, StyleStats):  # statistics without a painting, e.g. a point of the style space
+            if self.builtin_stats is not None:
+                raise PainterlyError("statistics of VGG19 features (style-space points) need the VGG19 AdaIN "
+                                     "decoder, not a compact model")
             mean, std = style.means[ENCODER_LAYER], style.stds[ENCODER_LAYER]
             return (mean.view(1, -1, 1, 1).to(self.device), std.view(1, -1, 1, 1).to(self.device), True)
         if isinstance(style, str) and not Path(style).exists():
-            stats = self.registry.stats(style, size or 512)   # StyleNotFoundError for unknown names
-            mean, std = stats.means[ENCODER_LAYER], stats.stds[ENCODER_LAYER]
+            if self.builtin_stats is not None:
+                mean, std = self._own_builtin_stats(style)
+            else:
+                stats = self.registry.stats(style, size or 512)   # StyleNotFoundError for unknown names
+                mean, std = stats.means[ENCODER_LAYER], stats.stds[ENCODER_LAYER]
             return (mean.view(1, -1, 1, 1).to(self.device), std.view(1, -1, 1, 1).to(self.device), True)
         image = style if isinstance(style, torch.Tensor) else load_image(style)
         if image.ndim == 3:
@@ -252,6 +264,15 @@ class AdainStylizer:
             image = match_color(image, content)
         mean, std = channel_mean_std(self.encode(image))
         return mean, std, False
+
+    def _own_builtin_stats(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """A built-in style's statistics stored with a compact model."""
+        if name in self.builtin_stats:
+            return self.builtin_stats[name]
+        self.registry.info(name)   # StyleNotFoundError (with close names) for a name that is no style at all
+        raise StyleNotFoundError(f"this AdaIN model stores no statistics for the built-in style {name!r} "
+                                 f"(it has {', '.join(sorted(self.builtin_stats)) or 'none'}); pass the painting "
+                                 f"as a file instead")
 
     def targets(self, style: StyleArg, content: torch.Tensor | None, preserve_color: bool
                 ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[float], bool]:
@@ -328,9 +349,36 @@ def load_adain_stylizer(model: str | Path | None = None, device: str = "cpu", pr
     if model is not None and not path.is_file() and not path.suffix:
         path = path.with_suffix(".safetensors")
     loaded = load_model_file(path, expected_kind="adain")
-    decoder = decoder_from_state(loaded.state, loaded.architecture, path).to(device)
     config = replace(config or AdainConfig(), **overrides)
+    if loaded.architecture.get("encoder", "vgg19") == "compact":
+        encoder, decoder, stats = compact_from_state(loaded.state, loaded.architecture, path)
+        return AdainStylizer(decoder.to(device), encoder=encoder, config=config, meta=loaded.meta,
+                             builtin_stats=stats)
+    decoder = decoder_from_state(loaded.state, loaded.architecture, path).to(device)
     return AdainStylizer(decoder, config=config, meta=loaded.meta)
+
+
+def compact_from_state(state: dict[str, torch.Tensor], architecture: dict, path: Path | str = "model"):
+    """(encoder, decoder, built-in style statistics) of a compact AdaIN model file."""
+    from ..nets.adain_compact import CompactAdainConfig, CompactDecoder, CompactEncoder
+
+    def part(prefix: str) -> dict[str, torch.Tensor]:
+        return {k[len(prefix):]: v.float() for k, v in state.items() if k.startswith(prefix)}
+
+    try:
+        config = CompactAdainConfig.from_dict(architecture.get("compact", {}))
+        encoder, decoder = CompactEncoder(config), CompactDecoder(config)
+        encoder.load_state_dict(part("encoder."), strict=True)
+        decoder.load_state_dict(part("decoder."), strict=True)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ModelFileError(f"{path}: weights do not match a compact AdaIN model ({str(exc).splitlines()[0][:160]})") \
+            from None
+    stats = {}
+    for key, mean in part("styles.").items():
+        name, _, what = key.rpartition(".")
+        if what == "mean" and f"styles.{name}.std" in state:
+            stats[name] = (mean, state[f"styles.{name}.std"].float())
+    return encoder, decoder, stats
 
 
 __all__ = ["AdainConfig", "AdainStylizer", "load_adain_stylizer", "blend_style_stats", "masked_mean_std",

@@ -80,12 +80,16 @@ class AdainDecoder(nn.Module):
             raise ValueError(f"expected {self.config.in_channels} positive channel scales, got {tuple(scale.shape)}")
         self.channel_scale.copy_(scale.to(self.channel_scale.device))
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def scale_input(self, features: torch.Tensor) -> torch.Tensor:
+        """relu4_1 features as the first convolution reads them (times the input scale(s))."""
         if features.ndim != 4 or features.shape[1] != self.config.in_channels:
             raise ValueError(f"expected N x {self.config.in_channels} x h x w features, got {tuple(features.shape)}")
         if self.config.channel_scaled:
-            return self.net(features * self.channel_scale.view(1, -1, 1, 1).to(features.dtype))
-        return self.net(features * self.config.input_scale)
+            return features * self.channel_scale.view(1, -1, 1, 1).to(features.dtype)
+        return features * self.config.input_scale
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(self.scale_input(features))
 
 
 __all__ = ["AdainDecoder", "AdainDecoderConfig", "ENCODER_LAYER", "ENCODER_CHANNELS"]

@@ -1,0 +1,289 @@
+"""Distilling a compact AdaIN model (:mod:`painterly.nets.adain_compact`) from VGG19 and a trained decoder.
+
+Per step, with a batch of photo crops c and painting crops s and a strength a per sample
+(``full_strength_fraction`` of them 1, the rest uniform in [0, 1)):
+
+* teacher (frozen): VGG19 features T(c), T(s) at relu1_1..relu4_1 and the teacher's stylised
+  image y = g(a AdaIN(T4(c), T4(s)) + (1 - a) T4(c)), g the trained AdaIN decoder;
+* encoder loss (collaborative distillation, Wang et al. 2020): at each level l, a 1x1 linear
+  embedding W_l of the student's features must match VGG19's normalised features (each channel
+  divided by its mean activation on the training data): mean_l MSE(W_l E_l(x), T_l(x) / m_l)
+  over the photos and the paintings;
+* image loss: the student's stylised image D(a AdaIN(E4(c), E4(s)) + (1 - a) E4(c)) must match y:
+  L1 on pixels. It trains the decoder and, through AdaIN, the encoder too (``end_to_end``), so the
+  encoder learns features from which the teacher's image can be rebuilt, not only VGG19's.
+
+Both networks train together from the first step. Strengths below 1 teach the decoder the in-between features that ``--strength``
+produces. The batches are :class:`painterly.train.adain.AdainBatches` (a function of seed and
+step), so a resumed run sees the batches it would have seen.
+
+The exported model holds the encoder, the decoder and, for every built-in style whose painting
+is in the styles folder, its relu4_1 mean and standard deviation in the student's space (so
+``--style starry_night`` needs no painting at run time).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import PainterlyError
+from ..features import VGG19Features, layer_channels
+from ..io.image import load_image
+from ..nets.adain import ENCODER_LAYER, AdainDecoder
+from ..nets.adain_compact import (LEVELS, CompactAdainConfig, CompactDecoder, CompactEncoder, embeddings,
+                                  run_with_taps)
+from ..ops import adain, channel_mean_std, resize_longer_side
+from ..styles import StyleRegistry
+from .adain import (DEFAULT_HOLDOUT_PHOTO_PREFIXES, DEFAULT_HOLDOUT_STYLES, AdainBatches, channel_scales,
+                    load_cached, random_crop, split_data)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CompactAdainTrainConfig:
+    """What the distillation needs beyond the shared :class:`TrainerConfig`."""
+
+    content_dir: str = ""
+    styles_dir: str = ""
+    teacher: str = ""                    # AdaIN model file (VGG19 encoder) to distil; "" = the built-in one
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    slope: float = 0.2                   # leaky ReLU slope of the student (0: ReLU)
+    crop: int = 128                      # square training crop (px)
+    content_size: int = 256              # photos cached with this shorter side
+    style_size: int = 256                # paintings cached with this shorter side
+    scale_jitter: float = 0.25
+    feature_weight: float = 1.0          # encoder: embedded features against VGG19's
+    pixel_weight: float = 1.0            # decoder: L1 against the teacher's image
+    # decoder: its activation at each scale (1/8, 1/4, 1/2), through a 1x1 embedding, against the teacher
+    # decoder's there (relative MSE). Dense targets: the image loss alone left the decoder at the mean
+    # colour for 300 steps on our CPU (docs/adain.md).
+    decoder_feature_weight: float = 1.0
+    full_strength_fraction: float = 0.5  # samples at strength 1; the others draw it from [0, 1)
+    # the pixel loss also trains the encoder (through AdaIN); off: the decoder gets detached features.
+    # Detached, our first CPU run's decoder learnt only the mean colour in 400 steps (docs/adain.md).
+    end_to_end: bool = True
+    builtin_style_size: int = 512        # built-in styles' statistics: painting resized to this longer side
+    holdout_styles: tuple[str, ...] = DEFAULT_HOLDOUT_STYLES
+    holdout_photo_prefixes: tuple[str, ...] = DEFAULT_HOLDOUT_PHOTO_PREFIXES
+    holdout_photos: int = 24
+    seed: int = 0
+
+    def validate(self) -> "CompactAdainTrainConfig":
+        try:
+            CompactAdainConfig(tuple(self.widths), self.slope)
+        except ValueError as exc:
+            raise PainterlyError(str(exc)) from None
+        if self.crop % 8 or self.crop < 16:
+            raise PainterlyError(f"the crop must be a multiple of 8 and at least 16 px, not {self.crop}")
+        if not 0.0 <= self.full_strength_fraction <= 1.0:
+            raise PainterlyError(f"full-strength fraction must be in [0, 1], not {self.full_strength_fraction}")
+        return self
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def teacher_path(model: str | Path | None) -> Path:
+    from ..methods.adain import builtin_decoder_path
+
+    return Path(model) if model else builtin_decoder_path()
+
+
+def load_teacher_decoder(model: str | Path | None) -> AdainDecoder:
+    """The decoder of a VGG19-based AdaIN model file (None or "": the built-in one), frozen."""
+    from ..io.model_file import load_model_file
+    from ..methods.adain import decoder_from_state
+
+    path = teacher_path(model)
+    loaded = load_model_file(path, expected_kind="adain")
+    if loaded.architecture.get("encoder", "vgg19") != "vgg19":
+        raise PainterlyError(f"{path}: the teacher must be an AdaIN model with the VGG19 encoder")
+    decoder = decoder_from_state({k: v.float() for k, v in loaded.state.items()}, loaded.architecture, path)
+    return decoder.eval().requires_grad_(False)
+
+
+def tap_channels(net: torch.nn.Sequential) -> list[int]:
+    """Channels of the activation entering each ``nn.Upsample`` of a decoder: the last convolution's before it."""
+    channels, last = [], None
+    for module in net.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            last = module.out_channels
+        elif isinstance(module, torch.nn.Upsample):
+            channels.append(last)
+    return channels
+
+
+def strengths(count: int, full_fraction: float, seed: int, step: int) -> torch.Tensor:
+    """Per-sample strengths (count x 1 x 1 x 1): the first round(full_fraction * count) are 1, the rest uniform."""
+    gen = torch.Generator().manual_seed(seed * 7_919 + step)
+    values = torch.rand(count, generator=gen)
+    values[:int(round(full_fraction * count))] = 1.0
+    return values.view(-1, 1, 1, 1)
+
+
+def mix(content_feat: torch.Tensor, style_feat: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
+    """a AdaIN(content, style) + (1 - a) content, per sample."""
+    return strength * adain(content_feat, style_feat) + (1.0 - strength) * content_feat
+
+
+class CompactAdainTask:
+    """The compact encoder and decoder as a :class:`painterly.train.loop.TrainTask`."""
+
+    kind = "adain"
+
+    def __init__(self, cfg: CompactAdainTrainConfig, teacher_decoder: AdainDecoder,
+                 feature_scales: dict[str, torch.Tensor], teacher_encoder: VGG19Features | None = None,
+                 sample_styles: torch.Tensor | None = None):
+        self.cfg = cfg.validate()
+        self.config = CompactAdainConfig(tuple(cfg.widths), cfg.slope)
+        self.teacher_encoder = teacher_encoder or VGG19Features(LEVELS)
+        missing = set(LEVELS) - set(self.teacher_encoder.layers) | set(LEVELS) - set(feature_scales)
+        if missing:
+            raise ValueError(f"the teacher encoder or the feature scales lack {sorted(missing)}")
+        self.teacher_decoder = teacher_decoder.eval().requires_grad_(False)
+        self.feature_scales = {k: v.detach().float().view(1, -1, 1, 1) for k, v in feature_scales.items()}
+        self.encoder = CompactEncoder(self.config)
+        self.decoder = CompactDecoder(self.config)
+        self.embed = embeddings(self.config, {level: layer_channels(level) for level in LEVELS})
+        self.decoder_embed = torch.nn.ModuleList(
+            torch.nn.Conv2d(s_ch, t_ch, 1) for s_ch, t_ch in zip(tap_channels(self.decoder.net),
+                                                                  tap_channels(self.teacher_decoder.net)))
+        self.sample_styles = sample_styles
+
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"encoder": self.encoder, "decoder": self.decoder, "embed": self.embed,
+                "decoder_embed": self.decoder_embed}
+
+    def parameters(self) -> Iterable[torch.nn.Parameter]:
+        return [p for module in self.modules().values() for p in module.parameters()]
+
+    def to(self, device: torch.device | str) -> "CompactAdainTask":
+        for module in (*self.modules().values(), self.teacher_encoder, self.teacher_decoder):
+            module.to(device)
+        return self
+
+    def _follow(self, device: torch.device) -> None:
+        if next(self.teacher_encoder.parameters()).device != device:
+            self.teacher_encoder.to(device)
+            self.teacher_decoder.to(device)
+
+    @torch.no_grad()
+    def teacher(self, images: torch.Tensor, count: int, strength: torch.Tensor
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """VGG19's normalised features of ``images`` (photos then paintings, ``count`` each) and the teacher's output."""
+        raw = self.teacher_encoder(images)
+        features = mix(raw[ENCODER_LAYER][:count], raw[ENCODER_LAYER][count:], strength)
+        stylised, taps = run_with_taps(self.teacher_decoder.net, self.teacher_decoder.scale_input(features))
+        scaled = {level: raw[level] * self.feature_scales[level].to(raw[level]) for level in LEVELS}
+        return scaled, stylised.clamp(0, 1), taps
+
+    def losses(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
+        content, style = batch["content"], batch["style"]
+        self._follow(content.device)
+        count = len(content)
+        strength = strengths(count, self.cfg.full_strength_fraction, self.cfg.seed, step).to(content)
+        images = torch.cat([content, style])
+        targets, wanted, teacher_taps = self.teacher(images, count, strength)
+        feats = self.encoder(images, LEVELS)
+        loss_f = sum(F.mse_loss(self.embed[level](feats[level]), targets[level]) for level in LEVELS) / len(LEVELS)
+        student = feats[ENCODER_LAYER] if self.cfg.end_to_end else feats[ENCODER_LAYER].detach()
+        out, taps = self.decoder(mix(student[:count], student[count:], strength), taps=True)
+        loss_p = F.l1_loss(out, wanted)
+        loss_d = sum(F.mse_loss(embed(tap), target) / target.pow(2).mean().clamp_min(1e-8)
+                     for embed, tap, target in zip(self.decoder_embed, taps, teacher_taps)) / len(taps)
+        total = (self.cfg.feature_weight * loss_f + self.cfg.pixel_weight * loss_p
+                 + self.cfg.decoder_feature_weight * loss_d)
+        return {"total": total, "features": loss_f.detach(), "pixels": loss_p.detach(),
+                "decoder_features": loss_d.detach()}
+
+    @torch.no_grad()
+    def samples(self, photos: torch.Tensor) -> torch.Tensor:
+        """Photo i with held-out style i (cycling through them), by the student."""
+        styles = (self.sample_styles if self.sample_styles is not None else photos.flip(0)).to(photos)
+        was_training = self.decoder.training
+        self.encoder.eval(), self.decoder.eval()
+        content_feat = self.encoder(photos.float())[ENCODER_LAYER]
+        style_feat = self.encoder(styles.float())[ENCODER_LAYER]
+        index = torch.arange(len(photos), device=photos.device) % len(styles)
+        out = self.decoder(adain(content_feat, style_feat[index])).float().clamp(0, 1)
+        self.encoder.train(was_training), self.decoder.train(was_training)
+        return out
+
+    @torch.no_grad()
+    def builtin_stats(self, registry: StyleRegistry | None = None) -> dict[str, torch.Tensor]:
+        """``styles.NAME.mean`` / ``styles.NAME.std`` (student relu4_1) for each built-in style whose painting
+        is in the styles folder."""
+        registry = registry or StyleRegistry()
+        folder = Path(self.cfg.styles_dir)
+        was_training = self.encoder.training
+        self.encoder.eval()
+        device = next(self.encoder.parameters()).device
+        out, missing = {}, []
+        for name in registry.names():
+            source = registry.info(name).source
+            painting = folder / Path(source or "").name
+            if not source or not painting.is_file():
+                missing.append(name)
+                continue
+            image = resize_longer_side(load_image(painting).to(device), self.cfg.builtin_style_size)
+            mean, std = channel_mean_std(self.encoder(image)[ENCODER_LAYER])
+            out[f"styles.{name}.mean"], out[f"styles.{name}.std"] = mean.flatten().cpu(), std.flatten().cpu()
+        self.encoder.train(was_training)
+        if missing:
+            log.warning("no painting in %s for the built-in styles %s: the model will not know them by name",
+                        folder, ", ".join(missing))
+        return out
+
+    def export(self, path: Path, meta: dict) -> Path:
+        from ..io.model_file import save_model_file
+
+        stats = self.builtin_stats()
+        meta = {"architecture": {"encoder": "compact", "compact": self.config.to_dict(),
+                                 "encoder_layer": ENCODER_LAYER,
+                                 "builtin_style_size": self.cfg.builtin_style_size},
+                **meta}
+        meta.setdefault("training", {})["adain_compact"] = self.cfg.to_dict()
+        state = {**{f"encoder.{k}": v for k, v in self.encoder.state_dict().items()},
+                 **{f"decoder.{k}": v for k, v in self.decoder.state_dict().items()}, **stats}
+        return save_model_file(path, self.kind, state, meta)
+
+
+def build_compact_training(cfg: CompactAdainTrainConfig, batch_size: int, seed: int = 0,
+                           max_content: int | None = None,
+                           progress: Callable[[str, int, int], None] | None = None,
+                           ) -> tuple[CompactAdainTask, AdainBatches, dict]:
+    """Split the data (as ``painterly train adain`` does), cache it, and build the task and batches."""
+    cfg.validate()
+    teacher = load_teacher_decoder(cfg.teacher)
+    split = split_data(cfg)
+    train_content = split.train_content[:max_content] if max_content else split.train_content
+    content = load_cached(train_content, cfg.content_size, cfg.crop)
+    styles = load_cached(split.train_styles, cfg.style_size, cfg.crop)
+    if progress is not None:
+        progress("cache images", 1, 1)
+
+    def fixed(images, size):
+        return torch.stack([random_crop(t, size, 0.0, torch.Generator().manual_seed(i)) for i, t in enumerate(images)])
+
+    val_photos = fixed(load_cached(split.val_content[:4], cfg.content_size, cfg.crop) or content[:4], cfg.crop)
+    val_styles = fixed(load_cached(split.val_styles[:4], cfg.style_size, cfg.crop) or styles[:4], cfg.crop)
+    encoder = VGG19Features(LEVELS)
+    sample = content[::max(1, len(content) // 64)][:64] + styles[::max(1, len(styles) // 64)][:64]
+    scales = channel_scales(encoder, [t.float().div(255.0) for t in sample], LEVELS)
+    task = CompactAdainTask(cfg, teacher, scales, teacher_encoder=encoder, sample_styles=val_styles)
+    batches = AdainBatches(content, styles, batch_size, cfg.crop, cfg.scale_jitter, seed)
+    info = {"validation": val_photos, "val_styles": [p.name for p in split.val_styles],
+            "val_content": [p.name for p in split.val_content],
+            "train_counts": {"content": len(content), "styles": len(styles)}}
+    return task, batches, info
+
+
+__all__ = ["CompactAdainTrainConfig", "CompactAdainTask", "build_compact_training", "load_teacher_decoder",
+           "strengths", "mix"]

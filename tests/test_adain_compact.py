@@ -1,0 +1,267 @@
+"""The compact (distilled) AdaIN model: shapes, the distillation losses, export/load, the CLI and its errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from helpers import write_noise_images
+
+from painterly.cli.common import ArgumentParser
+from painterly.errors import PainterlyError, StyleNotFoundError
+from painterly.features import VGG19Features, layer_channels
+from painterly.io.image import load_image
+from painterly.methods.adain import load_adain_stylizer
+from painterly.nets.adain_compact import LEVELS, CompactAdainConfig, CompactDecoder, CompactEncoder
+from painterly.ops import adain, channel_mean_std, resize_longer_side
+from painterly.styles import StyleStats
+from painterly.train.adain import AdainBatches
+from painterly.train.adain_compact import (CompactAdainTask, CompactAdainTrainConfig, build_compact_training,
+                                           load_teacher_decoder, mix, strengths, tap_channels)
+
+TINY = (4, 8, 8, 16)
+
+
+def _uint8(n, h=40, w=48, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8) for _ in range(n)]
+
+
+def _task(styles_dir: str = "", builtin_size: int = 32) -> CompactAdainTask:
+    cfg = CompactAdainTrainConfig(widths=TINY, crop=32, styles_dir=styles_dir, builtin_style_size=builtin_size)
+    scales = {level: torch.full((layer_channels(level),), 0.01) for level in LEVELS}
+    return CompactAdainTask(cfg, load_teacher_decoder(None), scales)
+
+
+def test_encoder_levels_and_decoder_shapes():
+    config = CompactAdainConfig(TINY)
+    feats = CompactEncoder(config)(torch.rand(2, 3, 48, 64), LEVELS)
+    assert [tuple(feats[level].shape) for level in LEVELS] == [
+        (2, 4, 48, 64), (2, 8, 24, 32), (2, 8, 12, 16), (2, 16, 6, 8)]
+    assert set(CompactEncoder(config)(torch.rand(1, 3, 16, 16))) == {"relu4_1"}
+    assert CompactDecoder(config)(feats["relu4_1"]).shape == (2, 3, 48, 64)
+    with pytest.raises(ValueError, match="unknown levels"):
+        CompactEncoder(config)(torch.rand(1, 3, 16, 16), ("relu5_1",))
+    with pytest.raises(ValueError, match="16 x h x w"):
+        CompactDecoder(config)(torch.rand(1, 8, 2, 2))
+    with pytest.raises(ValueError, match="four positive widths"):
+        CompactAdainConfig((4, 8, 0, 16))
+    assert CompactAdainConfig.from_dict(config.to_dict()) == config
+
+
+def test_strengths_are_deterministic_with_the_full_share_first():
+    a = strengths(8, 0.5, seed=3, step=11)
+    assert torch.equal(a, strengths(8, 0.5, seed=3, step=11))
+    assert not torch.equal(a, strengths(8, 0.5, seed=3, step=12))
+    assert a.shape == (8, 1, 1, 1)
+    assert torch.all(a[:4] == 1) and torch.all((a[4:] >= 0) & (a[4:] < 1))
+    assert torch.all(strengths(3, 0.0, 0, 0) < 1)
+
+
+def test_mix_is_the_papers_interpolation():
+    content, style = torch.rand(3, 5, 4, 6) * 3, torch.rand(3, 5, 7, 2) * 2 + 1
+    a = torch.tensor([1.0, 0.0, 0.3]).view(-1, 1, 1, 1)
+    # AdaIN by hand: (x - mu(x)) / sigma(x) * sigma(y) + mu(y), population std over each channel
+    mu_c, mu_s = content.mean((2, 3), keepdim=True), style.mean((2, 3), keepdim=True)
+    sd_c = (content.var((2, 3), keepdim=True, unbiased=False) + 1e-5).sqrt()
+    sd_s = (style.var((2, 3), keepdim=True, unbiased=False) + 1e-5).sqrt()
+    by_hand = (content - mu_c) / sd_c * sd_s + mu_s
+    out = mix(content, style, a)
+    torch.testing.assert_close(out[0], by_hand[0], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(out[1], content[1])
+    torch.testing.assert_close(out[2], 0.3 * by_hand[2] + 0.7 * content[2], rtol=1e-4, atol=1e-4)
+
+
+def test_losses_train_the_encoder_on_features_and_the_decoder_on_the_teachers_image():
+    torch.manual_seed(0)
+    task = _task()
+    batch = AdainBatches(_uint8(3), _uint8(2, seed=1), batch_size=2, crop=32).batch(0)
+    losses = task.losses(batch, step=0)
+    assert set(losses) == {"total", "features", "pixels", "decoder_features"}
+    assert all(math.isfinite(float(v.detach())) for v in losses.values())
+    # without end_to_end the decoder's losses reach only the decoder (student features detached)
+    task.cfg.feature_weight, task.cfg.end_to_end = 0.0, False
+    task.losses(batch, step=0)["total"].backward()
+    assert all(p.grad is None or not p.grad.any() for p in task.encoder.parameters())
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in task.decoder.parameters())
+    # end to end (the default) they train the encoder too, through AdaIN
+    task.cfg.end_to_end = True
+    task.encoder.zero_grad()
+    task.losses(batch, step=0)["total"].backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in task.encoder.parameters())
+    # the teacher's target is VGG19 + the built-in decoder on the same mix
+    vgg = VGG19Features(("relu4_1",))
+    a = strengths(2, task.cfg.full_strength_fraction, task.cfg.seed, 0)
+    with torch.no_grad():
+        fc, fs = vgg(batch["content"])["relu4_1"], vgg(batch["style"])["relu4_1"]
+        expected = task.teacher_decoder(mix(fc, fs, a)).clamp(0, 1)
+        _, wanted, taps = task.teacher(torch.cat([batch["content"], batch["style"]]), 2, a)
+    torch.testing.assert_close(wanted, expected, rtol=1e-4, atol=1e-4)
+    assert [t.shape[1:] for t in taps] == [(128, 4, 4), (64, 8, 8), (32, 16, 16)]   # the decoder at 1/8, 1/4, 1/2
+
+
+def test_decoder_taps_are_the_activations_entering_each_upsampling():
+    decoder = CompactDecoder(CompactAdainConfig(TINY)).eval()
+    features = torch.rand(2, 16, 3, 5)
+    image, taps = decoder(features, taps=True)
+    torch.testing.assert_close(image, decoder(features))
+    assert [tuple(t.shape) for t in taps] == [(2, 8, 3, 5), (2, 8, 6, 10), (2, 4, 12, 20)]
+    assert tap_channels(decoder.net) == [8, 8, 4]
+    # the first tap is the first block's output: conv + ReLU of the features
+    torch.testing.assert_close(taps[0], decoder.net[0](features))
+    assert tap_channels(load_teacher_decoder(None).net) == [128, 64, 32]
+
+
+def test_a_few_steps_lower_both_losses_on_a_fixed_batch():
+    torch.manual_seed(0)
+    task = _task()
+    batch = AdainBatches(_uint8(2), _uint8(2, seed=1), batch_size=2, crop=32).batch(0)
+    opt = torch.optim.Adam(task.parameters(), lr=3e-3)
+    first = None
+    for _ in range(30):
+        losses = task.losses(batch, step=0)
+        first = first or {k: float(v.detach()) for k, v in losses.items()}
+        opt.zero_grad()
+        losses["total"].backward()
+        opt.step()
+    last = {k: float(v.detach()) for k, v in task.losses(batch, step=0).items()}
+    assert last["features"] < 0.8 * first["features"]
+    assert last["pixels"] < 0.8 * first["pixels"]
+
+
+def test_export_loads_as_an_adain_stylizer_with_its_own_builtin_statistics(tmp_path):
+    torch.manual_seed(0)
+    styles = write_noise_images(tmp_path / "styles", ["van_gogh_starry_night"], size=(64, 48), suffix=".jpg")
+    task = _task(str(styles), builtin_size=32)
+    path = task.export(tmp_path / "compact.safetensors", {"training": {"steps": 0}})
+    stylizer = load_adain_stylizer(path, style_size=32)
+    assert stylizer.kind == "adain" and stylizer.style_names == ["starry_night"]
+    # the stored statistics are the student's relu4_1 mean/std of the painting at builtin_style_size
+    painting = resize_longer_side(load_image(styles / "van_gogh_starry_night.jpg"), 32)
+    with torch.no_grad():
+        mean, std = channel_mean_std(task.encoder.eval()(painting)["relu4_1"])
+    stored_mean, stored_std = stylizer.builtin_stats["starry_night"]
+    torch.testing.assert_close(stored_mean, mean.flatten(), rtol=1e-3, atol=1e-4)   # stored in float16
+    torch.testing.assert_close(stored_std, std.flatten(), rtol=1e-3, atol=1e-4)
+    # the stylizer is the trained encoder -> AdaIN -> decoder
+    photo, style = torch.rand(1, 3, 32, 40), torch.rand(1, 3, 24, 32)
+    with torch.no_grad():
+        expected = task.decoder.eval()(adain(task.encoder(photo)["relu4_1"], task.encoder(style)["relu4_1"]))
+    torch.testing.assert_close(stylizer(photo, style), expected.clamp(0, 1), rtol=0, atol=5e-3)
+    assert stylizer(photo, "starry_night").shape == photo.shape
+    with pytest.raises(StyleNotFoundError, match="stores no statistics for the built-in style 'udnie'"):
+        stylizer(photo, "udnie")
+    with pytest.raises(StyleNotFoundError, match="did you mean starry_night"):
+        stylizer(photo, "starry_nite")
+    stats = StyleStats(means={"relu4_1": torch.zeros(512)}, stds={"relu4_1": torch.ones(512)})
+    with pytest.raises(PainterlyError, match="VGG19 AdaIN decoder"):
+        stylizer(photo, stats)
+
+
+def _train_parser():
+    from painterly.cli import train_adain_compact
+
+    parser = ArgumentParser(prog="painterly")
+    sub = parser.add_subparsers(dest="command", parser_class=ArgumentParser)
+    train = sub.add_parser("train")
+    train_adain_compact.add_parser(train.add_subparsers(dest="trainer", parser_class=ArgumentParser))
+    return parser
+
+
+@pytest.fixture
+def data(tmp_path):
+    content = write_noise_images(tmp_path / "content", [f"photo{i}" for i in range(4)] + ["skimage_coffee"],
+                                 suffix=".jpg")
+    styles = write_noise_images(tmp_path / "styles", ["a", "b", "munch_the_scream", "van_gogh_starry_night"],
+                                seed=1, suffix=".jpg")
+    return content, styles
+
+
+def _argv(content, styles, out, run, *extra):
+    return ["train", "adain-compact", "--content", str(content), "--styles", str(styles), "-o", str(out),
+            "--iterations", "2", "--batch-size", "2", "--crop", "32", "--content-size", "40", "--style-size", "40",
+            "--widths", *map(str, TINY), "--holdout-photos", "1", "--checkpoint-every", "1", "--sample-every", "1",
+            "--no-tensorboard", "--quiet", "--device", "cpu", "--run-dir", str(run), *extra]
+
+
+def test_cli_train_end_to_end_and_resume_is_exact(data, tmp_path):
+    content, styles = data
+    out = tmp_path / "compact.safetensors"
+    args = _train_parser().parse_args(_argv(content, styles, out, tmp_path / "run"))
+    assert args.func(args) == 0
+    stylizer = load_adain_stylizer(out, style_size=32)
+    assert stylizer.meta["training"]["steps"] == 2
+    assert stylizer.meta["training"]["task"]["held_out_styles"] == ["munch_the_scream.jpg"]
+    assert "starry_night" in stylizer.style_names     # its painting was in --styles
+    assert list((tmp_path / "run" / "samples").glob("*.png"))
+    # drop the last checkpoint and resume from step 1: the same weights as the straight run
+    checkpoints = sorted((tmp_path / "run" / "checkpoints").glob("step_*.pt"))
+    assert [p.name for p in checkpoints] == ["step_000001.pt", "step_000002.pt"]
+    checkpoints[-1].unlink()
+    out2 = tmp_path / "resumed.safetensors"
+    args = _train_parser().parse_args(_argv(content, styles, out2, tmp_path / "run", "--resume"))
+    assert args.func(args) == 0
+    resumed = load_adain_stylizer(out2)
+    for a, b in zip(stylizer.decoder.state_dict().values(), resumed.decoder.state_dict().values()):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--crop", "36"], "multiple of 8"),
+    (["--full-strength-fraction", "1.5"], r"\[0, 1\]"),
+    (["--slope", "-0.1"], "negative slope"),
+])
+def test_cli_rejects_bad_settings(data, tmp_path, extra, message):
+    content, styles = data
+    args = _train_parser().parse_args(_argv(content, styles, tmp_path / "m.safetensors", tmp_path / "run", *extra))
+    with pytest.raises(PainterlyError, match=message):
+        args.func(args)
+
+
+def test_cli_rejects_a_teacher_that_is_not_a_vgg_adain_model(data, tmp_path):
+    content, styles = data
+    first = tmp_path / "compact.safetensors"
+    args = _train_parser().parse_args(_argv(content, styles, first, tmp_path / "run"))
+    assert args.func(args) == 0
+    args = _train_parser().parse_args(_argv(content, styles, tmp_path / "m.safetensors", tmp_path / "run2",
+                                            "--teacher", str(first)))
+    with pytest.raises(PainterlyError, match="VGG19 encoder"):
+        args.func(args)
+
+
+def test_build_compact_training_holds_out_and_samples(data):
+    content, styles = data
+    cfg = CompactAdainTrainConfig(content_dir=str(content), styles_dir=str(styles), widths=TINY, crop=32,
+                                  content_size=40, style_size=40, holdout_photos=1)
+    task, batches, info = build_compact_training(cfg, batch_size=2)
+    assert info["val_styles"] == ["munch_the_scream.jpg"]
+    assert info["validation"].shape[1:] == (3, 32, 32)
+    assert task.samples(info["validation"]).shape == info["validation"].shape
+
+
+
+def test_stylize_cli_with_a_compact_model_file(tmp_path, capsys):
+    from PIL import Image
+
+    from painterly.cli import main
+
+    torch.manual_seed(0)
+    styles = write_noise_images(tmp_path / "styles", ["van_gogh_starry_night"], size=(64, 48), suffix=".jpg")
+    photo = write_noise_images(tmp_path / "photos", ["p"], size=(40, 32)) / "p.png"
+    model = _task(str(styles)).export(tmp_path / "compact.safetensors", {"training": {"steps": 0}})
+    out = tmp_path / "out.png"
+    assert main(["stylize", str(photo), "--method", "adain", "--model", str(model), "--style", "starry_night",
+                 "-o", str(out)]) == 0
+    with Image.open(out) as image:
+        assert image.size == (40, 32)
+    painting = tmp_path / "styles" / "van_gogh_starry_night.jpg"
+    out2 = tmp_path / "out2.png"
+    assert main(["stylize", str(photo), "--model", str(model), "--style", str(painting), "--strength", "0.5",
+                 "-o", str(out2)]) == 0
+    assert out2.is_file()
+    capsys.readouterr()
+    assert main(["stylize", str(photo), "--model", str(model), "--style", "udnie", "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "no statistics for the built-in style 'udnie'" in err
+    assert not (tmp_path / "x.png").exists()
