@@ -24,9 +24,7 @@ def add_parser(subparsers) -> None:
                               description="Train the decoder of AdaIN arbitrary style transfer on a folder of "
                                           "photos and a folder of paintings. Some paintings and photos are held "
                                           "out (never trained on) for the sample sheets.")
-    p.add_argument("--content", required=True, metavar="DIR", help="folder of training photos")
-    p.add_argument("--styles", required=True, metavar="DIR", help="folder of paintings")
-    p.add_argument("-o", "--output", required=True, metavar="MODEL.safetensors", help="the trained decoder")
+    add_data_arguments(p, "the trained decoder")
     g = p.add_argument_group("losses and network")
     g.add_argument("--style-weight", type=non_negative_float, default=DEFAULTS.style_weight,
                    help="weight of the mean/std style loss (content weight 1)")
@@ -44,10 +42,7 @@ def add_parser(subparsers) -> None:
                    help="paintings are cached with this shorter side before cropping")
     g.add_argument("--width", type=float, default=DEFAULTS.decoder_width,
                    help="decoder width multiplier (1.0 = the paper's 256/128/64 channels)")
-    g.add_argument("--holdout-styles", nargs="*", default=list(DEFAULTS.holdout_styles), metavar="NAME",
-                   help="painting file stems never trained on (default: ten public-domain paintings)")
-    g.add_argument("--holdout-photos", type=int, default=DEFAULTS.holdout_photos, metavar="N",
-                   help="photos held out at random besides scikit-image/scikit-learn samples")
+    add_holdout_arguments(g, DEFAULTS)
     g.add_argument("--precompute", action="store_true",
                    help="encode the training photos and paintings once, so a step runs only the decoder and "
                         "one VGG pass over its output (for CPU training; needs about 2 MB of memory per photo)")
@@ -61,6 +56,21 @@ def add_parser(subparsers) -> None:
                    help="start from this AdaIN model's decoder weights (fine-tuning; same --width)")
     add_trainer_arguments(p, TRAINER_DEFAULTS)
     p.set_defaults(func=run)
+
+
+def add_data_arguments(p, output_help: str) -> None:
+    """--content, --styles and -o of the AdaIN trainers."""
+    p.add_argument("--content", required=True, metavar="DIR", help="folder of training photos")
+    p.add_argument("--styles", required=True, metavar="DIR", help="folder of paintings")
+    p.add_argument("-o", "--output", required=True, metavar="MODEL.safetensors", help=output_help)
+
+
+def add_holdout_arguments(g, defaults) -> None:
+    """--holdout-styles and --holdout-photos, with the defaults of an AdaIN trainer's config."""
+    g.add_argument("--holdout-styles", nargs="*", default=list(defaults.holdout_styles), metavar="NAME",
+                   help="painting file stems never trained on (default: ten public-domain paintings)")
+    g.add_argument("--holdout-photos", type=int, default=defaults.holdout_photos, metavar="N",
+                   help="photos held out at random besides scikit-image/scikit-learn samples")
 
 
 def run(args) -> int:

@@ -17,6 +17,7 @@ TRAINER_DEFAULTS = TrainerConfig(out_dir="", iterations=4000, batch_size=8, lr=1
 
 def add_parser(subparsers) -> None:
     from .train import add_trainer_arguments
+    from .train_adain import add_data_arguments, add_holdout_arguments
 
     p = subparsers.add_parser(
         "adain-compact", help="distil a compact, real-time AdaIN model from VGG19 and an AdaIN decoder",
@@ -24,9 +25,7 @@ def add_parser(subparsers) -> None:
                     "2020) and a thin decoder that reproduces the teacher AdaIN model's stylised images, on a "
                     "folder of photos and a folder of paintings. The model also stores the statistics of every "
                     "built-in style whose painting is in --styles.")
-    p.add_argument("--content", required=True, metavar="DIR", help="folder of training photos")
-    p.add_argument("--styles", required=True, metavar="DIR", help="folder of paintings")
-    p.add_argument("-o", "--output", required=True, metavar="MODEL.safetensors", help="the distilled model")
+    add_data_arguments(p, "the distilled model")
     g = p.add_argument_group("distillation")
     g.add_argument("--teacher", default="", metavar="MODEL",
                    help="AdaIN model (VGG19 encoder) to distil (default: the built-in decoder)")
@@ -50,10 +49,7 @@ def add_parser(subparsers) -> None:
                    help="share of samples stylised at strength 1 (the rest at a random strength)")
     g.add_argument("--no-end-to-end", dest="end_to_end", action="store_false",
                    help="the image loss trains only the decoder (on detached student features)")
-    g.add_argument("--holdout-styles", nargs="*", default=list(DEFAULTS.holdout_styles), metavar="NAME",
-                   help="painting file stems never trained on (default: ten public-domain paintings)")
-    g.add_argument("--holdout-photos", type=int, default=DEFAULTS.holdout_photos, metavar="N",
-                   help="photos held out at random besides scikit-image/scikit-learn samples")
+    add_holdout_arguments(g, DEFAULTS)
     add_trainer_arguments(p, TRAINER_DEFAULTS)
     p.set_defaults(func=run)
 
