@@ -36,7 +36,7 @@ class CompactAdainConfig:
     """Channel widths at the four levels (relu1_1 .. relu4_1)."""
 
     widths: tuple[int, int, int, int] = (16, 32, 64, 128)
-    # negative slope of the activations (0: ReLU). Leaky: with ReLU our first CPU run had 40-75 % of
+    # negative slope of the activations (0: ReLU). Leaky: with ReLU our third CPU run had 64-75 % of
     # the decoder's channels dead after 400 steps, and a plain autoencoder of this shape learnt faster.
     slope: float = 0.2
 
