@@ -141,7 +141,8 @@ def test_export_loads_as_an_adain_stylizer_with_its_own_builtin_statistics(tmp_p
     painting = resize_longer_side(load_image(styles / "van_gogh_starry_night.jpg"), 32)
     with torch.no_grad():
         mean, std = channel_mean_std(task.encoder.eval()(painting)["relu4_1"])
-    stored_mean, stored_std = stylizer.builtin_stats["starry_night"]
+    stored = stylizer.registry.stats("starry_night")
+    stored_mean, stored_std = stored.means["relu4_1"], stored.stds["relu4_1"]
     torch.testing.assert_close(stored_mean, mean.flatten(), rtol=1e-3, atol=1e-4)   # stored in float16
     torch.testing.assert_close(stored_std, std.flatten(), rtol=1e-3, atol=1e-4)
     # the stylizer is the trained encoder -> AdaIN -> decoder

@@ -186,27 +186,24 @@ class AdainStylizer:
     kind = "adain"
 
     def __init__(self, decoder: torch.nn.Module, encoder: torch.nn.Module | None = None,
-                 config: AdainConfig | None = None, registry: StyleRegistry | None = None, meta: dict | None = None,
-                 builtin_stats: Mapping[str, tuple[torch.Tensor, torch.Tensor]] | None = None):
-        """``encoder`` maps images to ``{"relu4_1": features}`` (default: VGG19). ``builtin_stats`` (name ->
-        (mean, std) of the encoder's features) replaces the registry's VGG19 statistics for built-in styles:
-        a compact model stores its own (:mod:`painterly.nets.adain_compact`)."""
+                 config: AdainConfig | None = None, registry: StyleRegistry | StoredStyleStats | None = None,
+                 meta: dict | None = None):
+        """``encoder`` maps images to ``{"relu4_1": features}`` (default: VGG19); ``registry`` gives the built-in
+        styles' statistics in its feature space (a compact model's own: :class:`StoredStyleStats`)."""
         self.decoder = decoder.eval()
         self.device = next(decoder.parameters()).device
         self.encoder = (encoder or VGG19Features([ENCODER_LAYER])).to(self.device).eval()
         self.config = (config or AdainConfig()).validate()
         self.registry = registry or StyleRegistry()
         self.meta = dict(meta or {})
-        self.builtin_stats = dict(builtin_stats) if builtin_stats is not None else None
 
     @property
     def style_names(self) -> list[str]:
         """Built-in styles usable by name (any painting works too)."""
-        return sorted(self.builtin_stats) if self.builtin_stats is not None else self.registry.names()
+        return self.registry.names()
 
     def __repr__(self) -> str:
-        kind = "compact" if self.builtin_stats is not None else f"width={self.decoder.config.width}"
-        return f"AdainStylizer({kind}, device={self.device})"
+        return f"AdainStylizer({type(self.encoder).__name__}, {type(self.decoder).__name__}, device={self.device})"
 
     # -- pieces
     def encode(self, images: torch.Tensor) -> torch.Tensor:
@@ -240,17 +237,14 @@ class AdainStylizer:
         """(mean, std) of one style at relu4_1, each 1 x 512 x 1 x 1, and whether it was a built-in style."""
         size = self.config.style_size
         if isinstance(style, StyleStats):  # statistics without a painting, e.g. a point of the style space
-            if self.builtin_stats is not None:
+            if not isinstance(self.encoder, VGG19Features):
                 raise PainterlyError("statistics of VGG19 features (style-space points) need the VGG19 AdaIN "
                                      "decoder, not a compact model")
             mean, std = style.means[ENCODER_LAYER], style.stds[ENCODER_LAYER]
             return (mean.view(1, -1, 1, 1).to(self.device), std.view(1, -1, 1, 1).to(self.device), True)
         if isinstance(style, str) and not Path(style).exists():
-            if self.builtin_stats is not None:
-                mean, std = self._own_builtin_stats(style)
-            else:
-                stats = self.registry.stats(style, size or 512)   # StyleNotFoundError for unknown names
-                mean, std = stats.means[ENCODER_LAYER], stats.stds[ENCODER_LAYER]
+            stats = self.registry.stats(style, size or 512)   # StyleNotFoundError for unknown names
+            mean, std = stats.means[ENCODER_LAYER], stats.stds[ENCODER_LAYER]
             return (mean.view(1, -1, 1, 1).to(self.device), std.view(1, -1, 1, 1).to(self.device), True)
         image = style if isinstance(style, torch.Tensor) else load_image(style)
         if image.ndim == 3:
@@ -264,15 +258,6 @@ class AdainStylizer:
             image = match_color(image, content)
         mean, std = channel_mean_std(self.encode(image))
         return mean, std, False
-
-    def _own_builtin_stats(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """A built-in style's statistics stored with a compact model."""
-        if name in self.builtin_stats:
-            return self.builtin_stats[name]
-        self.registry.info(name)   # StyleNotFoundError (with close names) for a name that is no style at all
-        raise StyleNotFoundError(f"this AdaIN model stores no statistics for the built-in style {name!r} "
-                                 f"(it has {', '.join(sorted(self.builtin_stats)) or 'none'}); pass the painting "
-                                 f"as a file instead")
 
     def targets(self, style: StyleArg, content: torch.Tensor | None, preserve_color: bool
                 ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[float], bool]:
@@ -353,9 +338,34 @@ def load_adain_stylizer(model: str | Path | None = None, device: str = "cpu", pr
     if loaded.architecture.get("encoder", "vgg19") == "compact":
         encoder, decoder, stats = compact_from_state(loaded.state, loaded.architecture, path)
         return AdainStylizer(decoder.to(device), encoder=encoder, config=config, meta=loaded.meta,
-                             builtin_stats=stats)
+                             registry=StoredStyleStats(stats))
     decoder = decoder_from_state(loaded.state, loaded.architecture, path).to(device)
     return AdainStylizer(decoder, config=config, meta=loaded.meta)
+
+
+class StoredStyleStats:
+    """Built-in styles' relu4_1 statistics stored in a model file (a compact model's own feature space),
+    looked up like a :class:`~painterly.styles.StyleRegistry`."""
+
+    def __init__(self, stats: Mapping[str, tuple[torch.Tensor, torch.Tensor]], registry: StyleRegistry | None = None):
+        self._stats = dict(stats)
+        self._registry = registry or StyleRegistry()
+
+    def names(self) -> list[str]:
+        return sorted(self._stats)
+
+    def info(self, name: str):
+        return self._registry.info(name)
+
+    def stats(self, name: str, size: float | None = None) -> StyleStats:
+        """The stored statistics (one size); StyleNotFoundError for a style the model lacks or no style at all."""
+        if name not in self._stats:
+            self._registry.info(name)   # StyleNotFoundError (with close names) for a name that is no style at all
+            raise StyleNotFoundError(f"this AdaIN model stores no statistics for the built-in style {name!r} "
+                                     f"(it has {', '.join(self.names()) or 'none'}); pass the painting as a file "
+                                     f"instead")
+        mean, std = self._stats[name]
+        return StyleStats(means={ENCODER_LAYER: mean}, stds={ENCODER_LAYER: std})
 
 
 def compact_from_state(state: dict[str, torch.Tensor], architecture: dict, path: Path | str = "model"):
@@ -381,5 +391,5 @@ def compact_from_state(state: dict[str, torch.Tensor], architecture: dict, path:
     return encoder, decoder, stats
 
 
-__all__ = ["AdainConfig", "AdainStylizer", "load_adain_stylizer", "blend_style_stats", "masked_mean_std",
+__all__ = ["AdainConfig", "AdainStylizer", "StoredStyleStats", "load_adain_stylizer", "blend_style_stats", "masked_mean_std",
            "adain_regions", "check_masks", "check_strength", "builtin_decoder_path"]

@@ -370,7 +370,8 @@ class AdainTask:
         return save_model_file(path, self.kind, state, meta)
 
 
-def _fixed_crops(images: Sequence[torch.Tensor], crop: int) -> torch.Tensor:
+def fixed_crops(images: Sequence[torch.Tensor], crop: int) -> torch.Tensor:
+    """One seeded crop of each uint8 image (validation photos and paintings for the sample sheets)."""
     return torch.stack([random_crop(t, crop, 0.0, torch.Generator().manual_seed(i)) for i, t in enumerate(images)])
 
 
@@ -415,6 +416,14 @@ def measure_style_windows(encoder: VGG19Features, paintings: Sequence[torch.Tens
     return out
 
 
+def calibration_images(content: Sequence[torch.Tensor], styles: Sequence[torch.Tensor], most: int = 64
+                       ) -> list[torch.Tensor]:
+    """Up to ``most`` photos and ``most`` paintings (uint8), spread over the lists, as floats in [0, 1]:
+    what :func:`channel_scales` measures."""
+    sample = list(content[::max(1, len(content) // most)][:most]) + list(styles[::max(1, len(styles) // most)][:most])
+    return [t.float().div(255.0) for t in sample]
+
+
 @torch.no_grad()
 def channel_scales(encoder: VGG19Features, images: Sequence[torch.Tensor], layers: Sequence[str],
                    floor: float = 0.05) -> dict[str, torch.Tensor]:
@@ -454,13 +463,12 @@ def build_adain_training(cfg: AdainTrainConfig, batch_size: int, seed: int = 0,
     log.info("caching %d photos and %d paintings", len(train_content), len(split.train_styles))
     content = load_cached(train_content, cfg.content_size, cfg.crop)
     styles = load_cached(split.train_styles, cfg.style_size, cfg.crop)
-    val_photos = _fixed_crops(load_cached(split.val_content[:4], cfg.content_size, cfg.crop) or content[:4], cfg.crop)
-    val_styles = _fixed_crops(load_cached(split.val_styles[:4], cfg.style_size, cfg.crop) or styles[:4], cfg.crop)
+    val_photos = fixed_crops(load_cached(split.val_content[:4], cfg.content_size, cfg.crop) or content[:4], cfg.crop)
+    val_styles = fixed_crops(load_cached(split.val_styles[:4], cfg.style_size, cfg.crop) or styles[:4], cfg.crop)
     encoder = VGG19Features(tuple(dict.fromkeys((*cfg.style_layers, ENCODER_LAYER))))
     scales = None
     if cfg.normalise_features:   # measured on up to 64 photos and 64 paintings, spread over the lists
-        sample = content[::max(1, len(content) // 64)][:64] + styles[::max(1, len(styles) // 64)][:64]
-        scales = channel_scales(encoder, [t.float().div(255.0) for t in sample], encoder.layers)
+        scales = channel_scales(encoder, calibration_images(content, styles), encoder.layers)
     task = AdainTask(cfg, encoder=encoder, sample_styles=val_styles, feature_scales=scales)
     if cfg.precompute:
         if cfg.crop % 8:
@@ -478,6 +486,6 @@ def build_adain_training(cfg: AdainTrainConfig, batch_size: int, seed: int = 0,
     return task, batches, info
 
 
-__all__ = ["AdainTrainConfig", "AdainTask", "channel_scales", "AdainBatches", "PrecomputedAdainBatches", "encode_content",
+__all__ = ["AdainTrainConfig", "AdainTask", "channel_scales", "calibration_images", "fixed_crops", "AdainBatches", "PrecomputedAdainBatches", "encode_content",
            "measure_style_windows", "build_adain_training", "split_data",
            "load_cached", "random_crop", "list_images"]

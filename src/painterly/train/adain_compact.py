@@ -40,8 +40,8 @@ from ..nets.adain_compact import (LEVELS, CompactAdainConfig, CompactDecoder, Co
                                   run_with_taps)
 from ..ops import adain, channel_mean_std, resize_longer_side
 from ..styles import StyleRegistry
-from .adain import (DEFAULT_HOLDOUT_PHOTO_PREFIXES, DEFAULT_HOLDOUT_STYLES, AdainBatches, channel_scales,
-                    load_cached, random_crop, split_data)
+from .adain import (DEFAULT_HOLDOUT_PHOTO_PREFIXES, DEFAULT_HOLDOUT_STYLES, AdainBatches, calibration_images,
+                    channel_scales, fixed_crops, load_cached, split_data)
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +144,7 @@ class CompactAdainTask:
         self.cfg = cfg.validate()
         self.config = CompactAdainConfig(tuple(cfg.widths), cfg.slope)
         self.teacher_encoder = teacher_encoder or VGG19Features(LEVELS)
-        missing = set(LEVELS) - set(self.teacher_encoder.layers) | set(LEVELS) - set(feature_scales)
+        missing = (set(LEVELS) - set(self.teacher_encoder.layers)) | (set(LEVELS) - set(feature_scales))
         if missing:
             raise ValueError(f"the teacher encoder or the feature scales lack {sorted(missing)}")
         self.teacher_decoder = teacher_decoder.eval().requires_grad_(False)
@@ -176,8 +176,9 @@ class CompactAdainTask:
 
     @torch.no_grad()
     def teacher(self, images: torch.Tensor, count: int, strength: torch.Tensor
-                ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        """VGG19's normalised features of ``images`` (photos then paintings, ``count`` each) and the teacher's output."""
+                ) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[torch.Tensor]]:
+        """VGG19's normalised features of ``images`` (photos then paintings, ``count`` each), the teacher's
+        output and its decoder's activations entering each upsampling."""
         raw = self.teacher_encoder(images)
         features = mix(raw[ENCODER_LAYER][:count], raw[ENCODER_LAYER][count:], strength)
         stylised, taps = run_with_taps(self.teacher_decoder.net, self.teacher_decoder.scale_input(features))
@@ -269,14 +270,10 @@ def build_compact_training(cfg: CompactAdainTrainConfig, batch_size: int, seed: 
     if progress is not None:
         progress("cache images", 1, 1)
 
-    def fixed(images, size):
-        return torch.stack([random_crop(t, size, 0.0, torch.Generator().manual_seed(i)) for i, t in enumerate(images)])
-
-    val_photos = fixed(load_cached(split.val_content[:4], cfg.content_size, cfg.crop) or content[:4], cfg.crop)
-    val_styles = fixed(load_cached(split.val_styles[:4], cfg.style_size, cfg.crop) or styles[:4], cfg.crop)
+    val_photos = fixed_crops(load_cached(split.val_content[:4], cfg.content_size, cfg.crop) or content[:4], cfg.crop)
+    val_styles = fixed_crops(load_cached(split.val_styles[:4], cfg.style_size, cfg.crop) or styles[:4], cfg.crop)
     encoder = VGG19Features(LEVELS)
-    sample = content[::max(1, len(content) // 64)][:64] + styles[::max(1, len(styles) // 64)][:64]
-    scales = channel_scales(encoder, [t.float().div(255.0) for t in sample], LEVELS)
+    scales = channel_scales(encoder, calibration_images(content, styles), LEVELS)
     task = CompactAdainTask(cfg, teacher, scales, teacher_encoder=encoder, sample_styles=val_styles)
     batches = AdainBatches(content, styles, batch_size, cfg.crop, cfg.scale_jitter, seed)
     info = {"validation": val_photos, "val_styles": [p.name for p in split.val_styles],
