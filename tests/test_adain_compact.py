@@ -12,13 +12,13 @@ from painterly.cli.common import ArgumentParser
 from painterly.errors import PainterlyError, StyleNotFoundError
 from painterly.features import VGG19Features, layer_channels
 from painterly.io.image import load_image
-from painterly.methods.adain import load_adain_stylizer
+from painterly.methods.adain import builtin_decoder_path, load_adain_stylizer
 from painterly.nets.adain_compact import LEVELS, CompactAdainConfig, CompactDecoder, CompactEncoder
 from painterly.ops import adain, channel_mean_std, resize_longer_side
 from painterly.styles import StyleStats
 from painterly.train.adain import AdainBatches
 from painterly.train.adain_compact import (CompactAdainTask, CompactAdainTrainConfig, build_compact_training,
-                                           load_teacher_decoder, mix, strengths, tap_channels)
+                                           init_student, load_teacher_decoder, mix, strengths, tap_channels)
 
 TINY = (4, 8, 8, 16)
 
@@ -28,8 +28,9 @@ def _uint8(n, h=40, w=48, seed=0):
     return [torch.randint(0, 256, (3, h, w), generator=g, dtype=torch.uint8) for _ in range(n)]
 
 
-def _task(styles_dir: str = "", builtin_size: int = 32) -> CompactAdainTask:
-    cfg = CompactAdainTrainConfig(widths=TINY, crop=32, styles_dir=styles_dir, builtin_style_size=builtin_size)
+def _task(styles_dir: str = "", builtin_size: int = 32, **settings) -> CompactAdainTask:
+    cfg = CompactAdainTrainConfig(widths=TINY, crop=32, styles_dir=styles_dir, builtin_style_size=builtin_size,
+                                  **settings)
     scales = {level: torch.full((layer_channels(level),), 0.01) for level in LEVELS}
     return CompactAdainTask(cfg, load_teacher_decoder(None), scales)
 
@@ -96,7 +97,8 @@ def test_losses_train_the_encoder_on_features_and_the_decoder_on_the_teachers_im
     with torch.no_grad():
         fc, fs = vgg(batch["content"])["relu4_1"], vgg(batch["style"])["relu4_1"]
         expected = task.teacher_decoder(mix(fc, fs, a)).clamp(0, 1)
-        _, wanted, taps = task.teacher(torch.cat([batch["content"], batch["style"]]), 2, a)
+        teacher = task.teacher(torch.cat([batch["content"], batch["style"]]), 2, a)
+        wanted, taps = teacher.image, teacher.taps
     torch.testing.assert_close(wanted, expected, rtol=1e-4, atol=1e-4)
     assert [t.shape[1:] for t in taps] == [(128, 4, 4), (64, 8, 8), (32, 16, 16)]   # the decoder at 1/8, 1/4, 1/2
 
@@ -128,6 +130,70 @@ def test_a_few_steps_lower_both_losses_on_a_fixed_batch():
     last = {k: float(v.detach()) for k, v in task.losses(batch, step=0).items()}
     assert last["features"] < 0.8 * first["features"]
     assert last["pixels"] < 0.8 * first["pixels"]
+
+
+def _hand_mean_std(x):
+    flat = x.flatten(2)
+    return flat.mean(2), (flat.var(2, unbiased=False) + 1e-5).sqrt()
+
+
+def test_perceptual_losses_are_the_adain_papers_in_normalised_units():
+    torch.manual_seed(0)
+    task = _task(content_weight=1.0, style_weight=2.0, full_strength_fraction=0.5)
+    task.feature_scales = {level: torch.rand(1, layer_channels(level), 1, 1) + 0.5 for level in LEVELS}
+    batch = AdainBatches(_uint8(4), _uint8(4, seed=1), batch_size=4, crop=32).batch(0)
+    a = strengths(4, 0.5, task.cfg.seed, 0)
+    assert a.flatten().tolist()[:2] == [1.0, 1.0] and max(a.flatten().tolist()[2:]) < 1
+    with torch.no_grad():
+        losses = task.losses(batch, step=0)
+        # by hand: the student's image, VGG19 of it, the mixed AdaIN target, the paintings' statistics
+        feats = task.encoder(torch.cat([batch["content"], batch["style"]]))["relu4_1"]
+        out = task.decoder(mix(feats[:4], feats[4:], a))
+        vgg = VGG19Features(LEVELS)
+        got, photo, painting = vgg(out), vgg(batch["content"]), vgg(batch["style"])
+        s = task.feature_scales
+        target = s["relu4_1"] * (a * adain(photo["relu4_1"], painting["relu4_1"]) + (1 - a) * photo["relu4_1"])
+        content = ((s["relu4_1"] * got["relu4_1"] - target) ** 2).mean()
+        style = 0.0
+        for level in LEVELS:   # only the two full-strength samples are held to the painting
+            m, sd = _hand_mean_std(s[level] * got[level][:2])
+            tm, tsd = _hand_mean_std(s[level] * painting[level][:2])
+            style += ((m - tm) ** 2).mean() + ((sd - tsd) ** 2).mean()
+    torch.testing.assert_close(losses["content"], content, rtol=1e-3, atol=1e-5)
+    torch.testing.assert_close(losses["style"], style, rtol=1e-3, atol=1e-5)
+    expected_total = (losses["features"] + losses["pixels"] + losses["decoder_features"]
+                      + losses["content"] + 2.0 * losses["style"])
+    torch.testing.assert_close(losses["total"], expected_total, rtol=1e-4, atol=1e-5)
+    # off by default: no VGG19 pass on the student's image, no such entries
+    assert "style" not in _task().losses(batch, step=0)
+    # the style loss alone trains the decoder and, end to end, the encoder
+    task = _task(style_weight=1.0, feature_weight=0.0, pixel_weight=0.0, decoder_feature_weight=0.0)
+    task.losses(batch, step=0)["total"].backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0
+               for p in [*task.decoder.parameters(), *task.encoder.parameters()])
+    # no full-strength sample: the style loss is zero, the content loss still counts
+    task = _task(content_weight=1.0, style_weight=1.0, full_strength_fraction=0.0)
+    losses = task.losses(batch, step=0)
+    assert float(losses["style"]) == 0.0 and float(losses["content"]) > 0
+
+
+def test_init_starts_the_student_from_a_compact_model(tmp_path):
+    torch.manual_seed(0)
+    source = _task()
+    path = source.export(tmp_path / "compact.safetensors", {"training": {"steps": 0}})
+    task = _task()
+    assert not torch.equal(task.decoder.net[0][1].weight, source.decoder.net[0][1].weight)
+    init_student(task, path)
+    for mine, theirs in [(task.encoder, source.encoder), (task.decoder, source.decoder)]:
+        for a, b in zip(mine.state_dict().values(), theirs.state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)   # stored in float16
+    with pytest.raises(PainterlyError, match="differ from this run"):
+        init_student(CompactAdainTask(CompactAdainTrainConfig(widths=(4, 8, 8, 8), crop=32), load_teacher_decoder(None),
+                                      {level: torch.ones(layer_channels(level)) for level in LEVELS}), path)
+    with pytest.raises(PainterlyError, match="needs a compact AdaIN model"):
+        init_student(_task(), builtin_decoder_path())
+    with pytest.raises(PainterlyError, match="no such model file"):
+        CompactAdainTrainConfig(init=str(tmp_path / "missing.safetensors")).validate()
 
 
 def test_export_loads_as_an_adain_stylizer_with_its_own_builtin_statistics(tmp_path):
@@ -217,6 +283,23 @@ def test_cli_rejects_bad_settings(data, tmp_path, extra, message):
     content, styles = data
     args = _train_parser().parse_args(_argv(content, styles, tmp_path / "m.safetensors", tmp_path / "run", *extra))
     with pytest.raises(PainterlyError, match=message):
+        args.func(args)
+
+
+def test_cli_fine_tunes_from_init_with_the_perceptual_losses(data, tmp_path):
+    content, styles = data
+    first = tmp_path / "compact.safetensors"
+    args = _train_parser().parse_args(_argv(content, styles, first, tmp_path / "run"))
+    assert args.func(args) == 0
+    tuned = tmp_path / "tuned.safetensors"
+    args = _train_parser().parse_args(_argv(content, styles, tuned, tmp_path / "run2", "--init", str(first),
+                                            "--style-weight", "3", "--content-weight", "1"))
+    assert args.func(args) == 0
+    meta = load_adain_stylizer(tuned).meta["training"]["task"]
+    assert (meta["init"], meta["style_weight"], meta["content_weight"]) == (str(first), 3.0, 1.0)
+    args = _train_parser().parse_args(_argv(content, styles, tmp_path / "x.safetensors", tmp_path / "run3",
+                                            "--init", str(tmp_path / "missing.safetensors")))
+    with pytest.raises(PainterlyError, match="no such model file"):
         args.func(args)
 
 

@@ -45,6 +45,14 @@ def add_parser(subparsers) -> None:
                    help="weight of the decoder's L1 loss against the teacher's image")
     g.add_argument("--decoder-feature-weight", type=non_negative_float, default=DEFAULTS.decoder_feature_weight,
                    help="weight of the decoder's activations (1/8, 1/4, 1/2 scale) against the teacher decoder's")
+    g.add_argument("--content-weight", type=non_negative_float, default=DEFAULTS.content_weight,
+                   help="weight of VGG19 relu4_1 of the student's image against the AdaIN target (the paper's "
+                        "content loss; 0: off)")
+    g.add_argument("--style-weight", type=non_negative_float, default=DEFAULTS.style_weight,
+                   help="weight of the mean/std style loss of the student's image against the painting at "
+                        "relu1_1..relu4_1 (the paper's style loss; 0: off)")
+    g.add_argument("--init", default="", metavar="MODEL",
+                   help="start the encoder and decoder from this compact AdaIN model (fine-tuning)")
     g.add_argument("--full-strength-fraction", type=float, default=DEFAULTS.full_strength_fraction, metavar="F",
                    help="share of samples stylised at strength 1 (the rest at a random strength)")
     g.add_argument("--no-end-to-end", dest="end_to_end", action="store_false",
@@ -68,7 +76,8 @@ def run(args) -> int:
         content_dir=args.content, styles_dir=args.styles, teacher=args.teacher, widths=tuple(args.widths),
         slope=args.slope, crop=args.crop, content_size=args.content_size, style_size=args.style_size,
         feature_weight=args.feature_weight, pixel_weight=args.pixel_weight,
-        decoder_feature_weight=args.decoder_feature_weight,
+        decoder_feature_weight=args.decoder_feature_weight, content_weight=args.content_weight,
+        style_weight=args.style_weight, init=args.init,
         full_strength_fraction=args.full_strength_fraction, end_to_end=args.end_to_end,
         holdout_styles=tuple(args.holdout_styles),
         holdout_photos=args.holdout_photos, seed=args.seed).validate()

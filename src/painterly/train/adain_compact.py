@@ -11,7 +11,13 @@ Per step, with a batch of photo crops c and painting crops s and a strength a pe
   over the photos and the paintings;
 * image loss: the student's stylised image D(a AdaIN(E4(c), E4(s)) + (1 - a) E4(c)) must match y:
   L1 on pixels. It trains the decoder and, through AdaIN, the encoder too (``end_to_end``), so the
-  encoder learns features from which the teacher's image can be rebuilt, not only VGG19's.
+  encoder learns features from which the teacher's image can be rebuilt, not only VGG19's;
+* perceptual losses (off by default; on for fine-tuning with ``init``): the AdaIN paper's own
+  losses on VGG19's normalised features of the student's image, content MSE at relu4_1 against
+  the teacher's AdaIN target a AdaIN(T4(c), T4(s)) + (1 - a) T4(c), and the mean/std style loss at
+  relu1_1..relu4_1 against the painting (full-strength samples only). The pixel loss can only
+  make the student as sharp as the regression to the teacher's image allows; these reward the
+  painting's texture directly, as the teacher's own training did.
 
 Both networks train together from the first step. Strengths below 1 teach the decoder the in-between features that ``--strength``
 produces. The batches are :class:`painterly.train.adain.AdainBatches` (a function of seed and
@@ -27,6 +33,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from typing import NamedTuple
 from pathlib import Path
 
 import torch
@@ -38,6 +45,7 @@ from ..io.image import load_image
 from ..nets.adain import ENCODER_LAYER, AdainDecoder
 from ..nets.adain_compact import (LEVELS, CompactAdainConfig, CompactDecoder, CompactEncoder, embeddings,
                                   run_with_taps)
+from ..losses import mean_std_style_loss
 from ..ops import adain, channel_mean_std, resize_longer_side
 from ..styles import StyleRegistry
 from .adain import (DEFAULT_HOLDOUT_PHOTO_PREFIXES, DEFAULT_HOLDOUT_STYLES, AdainBatches, calibration_images,
@@ -65,6 +73,9 @@ class CompactAdainTrainConfig:
     # decoder's there (relative MSE). Dense targets: the image loss alone left the decoder at the mean
     # colour for 300 steps on our CPU (docs/adain.md).
     decoder_feature_weight: float = 1.0
+    content_weight: float = 0.0          # VGG19 relu4_1 of the student's image against the AdaIN target
+    style_weight: float = 0.0            # mean/std of VGG19 relu1_1..relu4_1 of the image against the painting's
+    init: str = ""                       # compact AdaIN model file to start the encoder and decoder from
     full_strength_fraction: float = 0.5  # samples at strength 1; the others draw it from [0, 1)
     # the pixel loss also trains the encoder (through AdaIN); off: the decoder gets detached features.
     # Detached, our first CPU run's decoder learnt only the mean colour in 400 steps (docs/adain.md).
@@ -84,6 +95,8 @@ class CompactAdainTrainConfig:
             raise PainterlyError(f"the crop must be a multiple of 8 and at least 16 px, not {self.crop}")
         if not 0.0 <= self.full_strength_fraction <= 1.0:
             raise PainterlyError(f"full-strength fraction must be in [0, 1], not {self.full_strength_fraction}")
+        if self.init and not Path(self.init).is_file():
+            raise PainterlyError(f"--init: no such model file: {self.init}")
         return self
 
     def to_dict(self) -> dict:
@@ -133,6 +146,15 @@ def mix(content_feat: torch.Tensor, style_feat: torch.Tensor, strength: torch.Te
     return strength * adain(content_feat, style_feat) + (1.0 - strength) * content_feat
 
 
+class TeacherOutputs(NamedTuple):
+    """What the frozen teacher gives for one batch of photos followed by paintings."""
+
+    scaled: dict[str, torch.Tensor]   # VGG19's normalised features of all images, per level
+    image: torch.Tensor               # the teacher's stylised photos, in [0, 1]
+    taps: list[torch.Tensor]          # its decoder's activations entering each upsampling
+    target: torch.Tensor              # the mixed AdaIN target at relu4_1 (normalised units)
+
+
 class CompactAdainTask:
     """The compact encoder and decoder as a :class:`painterly.train.loop.TrainTask`."""
 
@@ -174,16 +196,31 @@ class CompactAdainTask:
             self.teacher_encoder.to(device)
             self.teacher_decoder.to(device)
 
+    def _scaled(self, level: str, features: torch.Tensor) -> torch.Tensor:
+        return features * self.feature_scales[level].to(features)
+
     @torch.no_grad()
-    def teacher(self, images: torch.Tensor, count: int, strength: torch.Tensor
-                ) -> tuple[dict[str, torch.Tensor], torch.Tensor, list[torch.Tensor]]:
-        """VGG19's normalised features of ``images`` (photos then paintings, ``count`` each), the teacher's
-        output and its decoder's activations entering each upsampling."""
+    def teacher(self, images: torch.Tensor, count: int, strength: torch.Tensor) -> TeacherOutputs:
+        """The teacher's view of ``images`` (photos then paintings, ``count`` each) at per-photo ``strength``."""
         raw = self.teacher_encoder(images)
         features = mix(raw[ENCODER_LAYER][:count], raw[ENCODER_LAYER][count:], strength)
         stylised, taps = run_with_taps(self.teacher_decoder.net, self.teacher_decoder.scale_input(features))
-        scaled = {level: raw[level] * self.feature_scales[level].to(raw[level]) for level in LEVELS}
-        return scaled, stylised.clamp(0, 1), taps
+        scaled = {level: self._scaled(level, raw[level]) for level in LEVELS}
+        return TeacherOutputs(scaled, stylised.clamp(0, 1), taps, self._scaled(ENCODER_LAYER, features))
+
+    def perceptual(self, out: torch.Tensor, teacher: TeacherOutputs, strength: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(content, style) losses of the student's images ``out`` in VGG19's normalised units."""
+        count = len(out)
+        feats = self.teacher_encoder(out)
+        loss_c = F.mse_loss(self._scaled(ENCODER_LAYER, feats[ENCODER_LAYER]), teacher.target)
+        full = strength.flatten() >= 1.0
+        if not full.any():
+            return loss_c, loss_c.new_zeros(())
+        loss_s = sum(mean_std_style_loss({level: self._scaled(level, feats[level])[full]},
+                                         {level: channel_mean_std(teacher.scaled[level][count:][full])})
+                     for level in LEVELS)
+        return loss_c, loss_s
 
     def losses(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         content, style = batch["content"], batch["style"]
@@ -191,18 +228,23 @@ class CompactAdainTask:
         count = len(content)
         strength = strengths(count, self.cfg.full_strength_fraction, self.cfg.seed, step).to(content)
         images = torch.cat([content, style])
-        targets, wanted, teacher_taps = self.teacher(images, count, strength)
+        teacher = self.teacher(images, count, strength)
         feats = self.encoder(images, LEVELS)
-        loss_f = sum(F.mse_loss(self.embed[level](feats[level]), targets[level]) for level in LEVELS) / len(LEVELS)
+        loss_f = sum(F.mse_loss(self.embed[level](feats[level]), teacher.scaled[level])
+                     for level in LEVELS) / len(LEVELS)
         student = feats[ENCODER_LAYER] if self.cfg.end_to_end else feats[ENCODER_LAYER].detach()
         out, taps = self.decoder(mix(student[:count], student[count:], strength), taps=True)
-        loss_p = F.l1_loss(out, wanted)
+        loss_p = F.l1_loss(out, teacher.image)
         loss_d = sum(F.mse_loss(embed(tap), target) / target.pow(2).mean().clamp_min(1e-8)
-                     for embed, tap, target in zip(self.decoder_embed, taps, teacher_taps)) / len(taps)
+                     for embed, tap, target in zip(self.decoder_embed, taps, teacher.taps)) / len(taps)
         total = (self.cfg.feature_weight * loss_f + self.cfg.pixel_weight * loss_p
                  + self.cfg.decoder_feature_weight * loss_d)
-        return {"total": total, "features": loss_f.detach(), "pixels": loss_p.detach(),
-                "decoder_features": loss_d.detach()}
+        losses = {"features": loss_f.detach(), "pixels": loss_p.detach(), "decoder_features": loss_d.detach()}
+        if self.cfg.content_weight > 0 or self.cfg.style_weight > 0:
+            loss_c, loss_s = self.perceptual(out, teacher, strength)
+            total = total + self.cfg.content_weight * loss_c + self.cfg.style_weight * loss_s
+            losses.update(content=loss_c.detach(), style=loss_s.detach())
+        return {"total": total, **losses}
 
     @torch.no_grad()
     def samples(self, photos: torch.Tensor) -> torch.Tensor:
@@ -256,6 +298,23 @@ class CompactAdainTask:
         return save_model_file(path, self.kind, state, meta)
 
 
+def init_student(task: CompactAdainTask, model: str | Path) -> None:
+    """Start ``task``'s encoder and decoder from a compact AdaIN model file of the same widths (the 1x1
+    embeddings, which the file does not hold, start afresh)."""
+    from ..io.model_file import load_model_file
+    from ..methods.adain import compact_from_state
+
+    loaded = load_model_file(Path(model), expected_kind="adain")
+    if loaded.architecture.get("encoder", "vgg19") != "compact":
+        raise PainterlyError(f"{model}: --init needs a compact AdaIN model, not one with the VGG19 encoder")
+    encoder, decoder, _ = compact_from_state(loaded.state, loaded.architecture, model)
+    if encoder.config != task.config:
+        raise PainterlyError(f"{model}: its widths/slope {encoder.config.to_dict()} differ from this run's "
+                             f"{task.config.to_dict()}")
+    task.encoder.load_state_dict(encoder.state_dict())
+    task.decoder.load_state_dict(decoder.state_dict())
+
+
 def build_compact_training(cfg: CompactAdainTrainConfig, batch_size: int, seed: int = 0,
                            max_content: int | None = None,
                            progress: Callable[[str, int, int], None] | None = None,
@@ -275,6 +334,8 @@ def build_compact_training(cfg: CompactAdainTrainConfig, batch_size: int, seed: 
     encoder = VGG19Features(LEVELS)
     scales = channel_scales(encoder, calibration_images(content, styles), LEVELS)
     task = CompactAdainTask(cfg, teacher, scales, teacher_encoder=encoder, sample_styles=val_styles)
+    if cfg.init:
+        init_student(task, cfg.init)
     batches = AdainBatches(content, styles, batch_size, cfg.crop, cfg.scale_jitter, seed)
     info = {"validation": val_photos, "val_styles": [p.name for p in split.val_styles],
             "val_content": [p.name for p in split.val_content],
@@ -282,5 +343,5 @@ def build_compact_training(cfg: CompactAdainTrainConfig, batch_size: int, seed: 
     return task, batches, info
 
 
-__all__ = ["CompactAdainTrainConfig", "CompactAdainTask", "build_compact_training", "load_teacher_decoder",
-           "strengths", "mix"]
+__all__ = ["CompactAdainTrainConfig", "CompactAdainTask", "TeacherOutputs", "build_compact_training",
+           "init_student", "load_teacher_decoder", "strengths", "mix"]
