@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from painterly.cli.common import ArgumentParser
 from painterly.errors import PainterlyError, StyleNotFoundError
 from painterly.features import VGG19Features, layer_channels
 from painterly.io.image import load_image
+from painterly.losses import gram
 from painterly.methods.adain import builtin_decoder_path, load_adain_stylizer
 from painterly.nets.adain_compact import LEVELS, CompactAdainConfig, CompactDecoder, CompactEncoder
 from painterly.ops import adain, channel_mean_std, resize_longer_side
@@ -19,6 +21,7 @@ from painterly.styles import StyleStats
 from painterly.train.adain import AdainBatches
 from painterly.train.adain_compact import (CompactAdainTask, CompactAdainTrainConfig, build_compact_training,
                                            init_student, load_teacher_decoder, mix, strengths, tap_channels)
+from painterly.train.loop import save_checkpoint
 
 TINY = (4, 8, 8, 16)
 
@@ -164,8 +167,19 @@ def test_perceptual_losses_are_the_adain_papers_in_normalised_units():
     expected_total = (losses["features"] + losses["pixels"] + losses["decoder_features"]
                       + losses["content"] + 2.0 * losses["style"])
     torch.testing.assert_close(losses["total"], expected_total, rtol=1e-4, atol=1e-5)
+    # the Gram term: raw VGG19 Gram matrices of the full-strength samples, each layer relative to the painting's
+    task.cfg = replace(task.cfg, gram_weight=5.0)
+    with torch.no_grad():
+        losses = task.losses(batch, step=0)
+    gram_by_hand = 0.0
+    for level in LEVELS:
+        for i in range(2):
+            g, t = gram(got[level][i:i + 1])[0], gram(painting[level][i:i + 1])[0]
+            gram_by_hand += float(((g - t) ** 2).sum() / (t ** 2).sum()) / 2
+    assert float(losses["gram"]) == pytest.approx(gram_by_hand, rel=1e-3)
+    torch.testing.assert_close(losses["total"], expected_total + 5.0 * losses["gram"], rtol=1e-4, atol=1e-5)
     # off by default: no VGG19 pass on the student's image, no such entries
-    assert "style" not in _task().losses(batch, step=0)
+    assert not {"style", "gram"} & set(_task().losses(batch, step=0))
     # the style loss alone trains the decoder and, end to end, the encoder
     task = _task(style_weight=1.0, feature_weight=0.0, pixel_weight=0.0, decoder_feature_weight=0.0)
     task.losses(batch, step=0)["total"].backward()
@@ -192,7 +206,27 @@ def test_init_starts_the_student_from_a_compact_model(tmp_path):
                                       {level: torch.ones(layer_channels(level)) for level in LEVELS}), path)
     with pytest.raises(PainterlyError, match="needs a compact AdaIN model"):
         init_student(_task(), builtin_decoder_path())
-    with pytest.raises(PainterlyError, match="no such model file"):
+
+
+def test_init_from_a_checkpoint_carries_the_embeddings_too(tmp_path):
+    torch.manual_seed(0)
+    source = _task()
+    for p in source.parameters():
+        p.data.normal_()
+    save_checkpoint(tmp_path, 7, {"modules": {name: m.state_dict() for name, m in source.modules().items()}}, keep=1)
+    task = _task()
+    init_student(task, tmp_path / "step_000007.pt")
+    for name, module in task.modules().items():
+        for a, b in zip(module.state_dict().values(), source.modules()[name].state_dict().values()):
+            assert torch.equal(a, b), name
+    torch.save({"modules": {"generator": {}}}, tmp_path / "other.pt")
+    with pytest.raises(PainterlyError, match="not a checkpoint of a compact AdaIN run"):
+        init_student(_task(), tmp_path / "other.pt")
+    small = CompactAdainTask(CompactAdainTrainConfig(widths=(4, 8, 8, 8), crop=32), load_teacher_decoder(None),
+                             {level: torch.ones(layer_channels(level)) for level in LEVELS})
+    with pytest.raises(PainterlyError, match="its networks differ"):
+        init_student(small, tmp_path / "step_000007.pt")
+    with pytest.raises(PainterlyError, match="no such model or checkpoint file"):
         CompactAdainTrainConfig(init=str(tmp_path / "missing.safetensors")).validate()
 
 
@@ -297,9 +331,17 @@ def test_cli_fine_tunes_from_init_with_the_perceptual_losses(data, tmp_path):
     assert args.func(args) == 0
     meta = load_adain_stylizer(tuned).meta["training"]["task"]
     assert (meta["init"], meta["style_weight"], meta["content_weight"]) == (str(first), 3.0, 1.0)
+    # from the first run's last checkpoint, with the Gram loss
+    checkpoint = tmp_path / "run" / "checkpoints" / "step_000002.pt"
+    again = tmp_path / "again.safetensors"
+    args = _train_parser().parse_args(_argv(content, styles, again, tmp_path / "run4", "--init", str(checkpoint),
+                                            "--style-weight", "1", "--gram-weight", "2"))
+    assert args.func(args) == 0
+    meta = load_adain_stylizer(again).meta["training"]["task"]
+    assert (meta["init"], meta["gram_weight"]) == (str(checkpoint), 2.0)
     args = _train_parser().parse_args(_argv(content, styles, tmp_path / "x.safetensors", tmp_path / "run3",
                                             "--init", str(tmp_path / "missing.safetensors")))
-    with pytest.raises(PainterlyError, match="no such model file"):
+    with pytest.raises(PainterlyError, match="no such model or checkpoint file"):
         args.func(args)
 
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from painterly.losses import (ContentLoss, GramStyleLoss, TVLoss, calc_mean_std, content_loss,
                               default_style_layer_weight, gram, gram_distance, gram_style_loss, mean_std_style_loss,
-                              tv_loss)
+                              relative_gram_loss, tv_loss)
 
 # Two channels on a 2 x 2 grid: channel 0 = [[1, 2], [3, 4]], channel 1 = [[0, 1], [0, 1]].
 HAND_FEATURES = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]], [[0.0, 1.0], [0.0, 1.0]]]])
@@ -151,6 +151,34 @@ def test_mean_std_style_loss_manual():
 def test_mean_std_style_loss_zero_at_own_stats():
     x = seeded(1, 4, 3, 3)
     assert mean_std_style_loss({"x": x}, {"x": calc_mean_std(x)}).item() == pytest.approx(0.0, abs=1e-12)
+
+
+def test_relative_gram_loss_hand_example():
+    # one channel pair: rows a = [1, 2], b = [3, 4] on 1 x 2 positions -> G = [[5, 11], [11, 25]] / 2
+    x = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])
+    target = torch.tensor([[2.0, 0.0], [0.0, 2.0]])
+    # ||G - T||^2 = 0.5^2 + 5.5^2 + 5.5^2 + 10.5^2 = 171, ||T||^2 = 8
+    assert relative_gram_loss({"x": x}, {"x": target}).item() == pytest.approx(171 / 8)
+
+
+def test_relative_gram_loss_ignores_units_sums_layers_and_averages_the_batch():
+    x, y = seeded(2, 3, 4, 4, seed=1), seeded(2, 3, 4, 4, seed=2)
+    targets = gram(y)
+    one = relative_gram_loss({"x": x}, {"x": targets})
+    # the same features in units 10 times larger score the same against the target in those units
+    assert relative_gram_loss({"x": 10 * x}, {"x": 100 * targets}).item() == pytest.approx(one.item(), rel=1e-5)
+    per_sample = [relative_gram_loss({"x": x[i:i + 1]}, {"x": targets[i]}) for i in range(2)]
+    assert one.item() == pytest.approx(sum(per_sample).item() / 2, rel=1e-6)
+    both = relative_gram_loss({"x": x, "z": y}, {"x": targets, "z": gram(x)})
+    assert both.item() == pytest.approx(one.item() + relative_gram_loss({"z": y}, {"z": gram(x)}).item(), rel=1e-6)
+    assert relative_gram_loss({"x": y}, {"x": targets}).item() == pytest.approx(0.0, abs=1e-10)
+    with pytest.raises(ValueError):
+        relative_gram_loss({"x": x}, {})
+
+
+def test_gradcheck_relative_gram_loss():
+    target = gram(_double(1, 3, 3, 3, seed=5))
+    assert torch.autograd.gradcheck(lambda a: relative_gram_loss({"a": a}, {"a": target}), (_double(1, 3, 3, 3, seed=1),))
 
 
 # --------------------------------------------------------------------------- tv

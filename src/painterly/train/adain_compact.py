@@ -45,7 +45,7 @@ from ..io.image import load_image
 from ..nets.adain import ENCODER_LAYER, AdainDecoder
 from ..nets.adain_compact import (LEVELS, CompactAdainConfig, CompactDecoder, CompactEncoder, embeddings,
                                   run_with_taps)
-from ..losses import mean_std_style_loss
+from ..losses import gram, mean_std_style_loss, relative_gram_loss
 from ..ops import adain, channel_mean_std, resize_longer_side
 from ..styles import StyleRegistry
 from .adain import (DEFAULT_HOLDOUT_PHOTO_PREFIXES, DEFAULT_HOLDOUT_STYLES, AdainBatches, calibration_images,
@@ -75,6 +75,9 @@ class CompactAdainTrainConfig:
     decoder_feature_weight: float = 1.0
     content_weight: float = 0.0          # VGG19 relu4_1 of the student's image against the AdaIN target
     style_weight: float = 0.0            # mean/std of VGG19 relu1_1..relu4_1 of the image against the painting's
+    # Gram matrices of raw VGG19 relu1_1..relu4_1 of the image against the painting's, each layer's distance
+    # relative to the painting's Gram (relu4_1's loud channels weigh as in `painterly evaluate`'s style loss)
+    gram_weight: float = 0.0
     init: str = ""                       # compact AdaIN model file to start the encoder and decoder from
     full_strength_fraction: float = 0.5  # samples at strength 1; the others draw it from [0, 1)
     # the pixel loss also trains the encoder (through AdaIN); off: the decoder gets detached features.
@@ -96,7 +99,7 @@ class CompactAdainTrainConfig:
         if not 0.0 <= self.full_strength_fraction <= 1.0:
             raise PainterlyError(f"full-strength fraction must be in [0, 1], not {self.full_strength_fraction}")
         if self.init and not Path(self.init).is_file():
-            raise PainterlyError(f"--init: no such model file: {self.init}")
+            raise PainterlyError(f"--init: no such model or checkpoint file: {self.init}")
         return self
 
     def to_dict(self) -> dict:
@@ -150,6 +153,7 @@ class TeacherOutputs(NamedTuple):
     """What the frozen teacher gives for one batch of photos followed by paintings."""
 
     scaled: dict[str, torch.Tensor]   # VGG19's normalised features of all images, per level
+    raw: dict[str, torch.Tensor]      # the same in VGG19's own units
     image: torch.Tensor               # the teacher's stylised photos, in [0, 1]
     taps: list[torch.Tensor]          # its decoder's activations entering each upsampling
     target: torch.Tensor              # the mixed AdaIN target at relu4_1 (normalised units)
@@ -206,21 +210,26 @@ class CompactAdainTask:
         features = mix(raw[ENCODER_LAYER][:count], raw[ENCODER_LAYER][count:], strength)
         stylised, taps = run_with_taps(self.teacher_decoder.net, self.teacher_decoder.scale_input(features))
         scaled = {level: self._scaled(level, raw[level]) for level in LEVELS}
-        return TeacherOutputs(scaled, stylised.clamp(0, 1), taps, self._scaled(ENCODER_LAYER, features))
+        return TeacherOutputs(scaled, {level: raw[level] for level in LEVELS}, stylised.clamp(0, 1), taps,
+                              self._scaled(ENCODER_LAYER, features))
 
     def perceptual(self, out: torch.Tensor, teacher: TeacherOutputs, strength: torch.Tensor
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(content, style) losses of the student's images ``out`` in VGG19's normalised units."""
+                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(content, style, Gram) losses of the student's images ``out``: content and mean/std style in
+        VGG19's normalised units, Gram relative per layer in its own units."""
         count = len(out)
         feats = self.teacher_encoder(out)
         loss_c = F.mse_loss(self._scaled(ENCODER_LAYER, feats[ENCODER_LAYER]), teacher.target)
         full = strength.flatten() >= 1.0
         if not full.any():
-            return loss_c, loss_c.new_zeros(())
+            return loss_c, loss_c.new_zeros(()), loss_c.new_zeros(())
         loss_s = sum(mean_std_style_loss({level: self._scaled(level, feats[level])[full]},
                                          {level: channel_mean_std(teacher.scaled[level][count:][full])})
                      for level in LEVELS)
-        return loss_c, loss_s
+        loss_g = (relative_gram_loss({level: feats[level][full] for level in LEVELS},
+                                     {level: gram(teacher.raw[level][count:][full]) for level in LEVELS})
+                  if self.cfg.gram_weight > 0 else loss_c.new_zeros(()))
+        return loss_c, loss_s, loss_g
 
     def losses(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
         content, style = batch["content"], batch["style"]
@@ -240,10 +249,13 @@ class CompactAdainTask:
         total = (self.cfg.feature_weight * loss_f + self.cfg.pixel_weight * loss_p
                  + self.cfg.decoder_feature_weight * loss_d)
         losses = {"features": loss_f.detach(), "pixels": loss_p.detach(), "decoder_features": loss_d.detach()}
-        if self.cfg.content_weight > 0 or self.cfg.style_weight > 0:
-            loss_c, loss_s = self.perceptual(out, teacher, strength)
-            total = total + self.cfg.content_weight * loss_c + self.cfg.style_weight * loss_s
+        if self.cfg.content_weight > 0 or self.cfg.style_weight > 0 or self.cfg.gram_weight > 0:
+            loss_c, loss_s, loss_g = self.perceptual(out, teacher, strength)
+            total = (total + self.cfg.content_weight * loss_c + self.cfg.style_weight * loss_s
+                     + self.cfg.gram_weight * loss_g)
             losses.update(content=loss_c.detach(), style=loss_s.detach())
+            if self.cfg.gram_weight > 0:
+                losses.update(gram=loss_g.detach())
         return {"total": total, **losses}
 
     @torch.no_grad()
@@ -298,21 +310,40 @@ class CompactAdainTask:
         return save_model_file(path, self.kind, state, meta)
 
 
-def init_student(task: CompactAdainTask, model: str | Path) -> None:
-    """Start ``task``'s encoder and decoder from a compact AdaIN model file of the same widths (the 1x1
-    embeddings, which the file does not hold, start afresh)."""
+def init_student(task: CompactAdainTask, source: str | Path) -> None:
+    """Start ``task``'s networks from ``source``: a compact AdaIN model file of the same widths (encoder and
+    decoder; the 1x1 embeddings, which the file does not hold, start afresh) or a checkpoint of a compact
+    run (``step_N.pt``: the embeddings too, so the distillation losses carry on where they were)."""
+    if Path(source).suffix == ".pt":
+        _init_from_checkpoint(task, Path(source))
+        return
     from ..io.model_file import load_model_file
     from ..methods.adain import compact_from_state
 
-    loaded = load_model_file(Path(model), expected_kind="adain")
+    loaded = load_model_file(Path(source), expected_kind="adain")
     if loaded.architecture.get("encoder", "vgg19") != "compact":
-        raise PainterlyError(f"{model}: --init needs a compact AdaIN model, not one with the VGG19 encoder")
-    encoder, decoder, _ = compact_from_state(loaded.state, loaded.architecture, model)
+        raise PainterlyError(f"{source}: --init needs a compact AdaIN model, not one with the VGG19 encoder")
+    encoder, decoder, _ = compact_from_state(loaded.state, loaded.architecture, source)
     if encoder.config != task.config:
-        raise PainterlyError(f"{model}: its widths/slope {encoder.config.to_dict()} differ from this run's "
+        raise PainterlyError(f"{source}: its widths/slope {encoder.config.to_dict()} differ from this run's "
                              f"{task.config.to_dict()}")
     task.encoder.load_state_dict(encoder.state_dict())
     task.decoder.load_state_dict(decoder.state_dict())
+
+
+def _init_from_checkpoint(task: CompactAdainTask, path: Path) -> None:
+    from .loop import load_checkpoint
+
+    state = load_checkpoint(path)
+    modules = state.get("modules", {}) if isinstance(state, dict) else {}
+    if set(modules) != set(task.modules()):
+        raise PainterlyError(f"{path}: not a checkpoint of a compact AdaIN run")
+    try:
+        for name, module in task.modules().items():
+            module.load_state_dict(modules[name])
+    except RuntimeError as exc:
+        raise PainterlyError(f"{path}: its networks differ from this run's "
+                             f"({str(exc).splitlines()[0][:160]})") from None
 
 
 def build_compact_training(cfg: CompactAdainTrainConfig, batch_size: int, seed: int = 0,
