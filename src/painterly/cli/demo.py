@@ -84,6 +84,7 @@ def network_results(photo, size: int, device: str, style_name: str = "starry_nig
     """(label, image, file stem ``KIND_MODEL``) for the photo through every installed network: each fast model, a blend
     of two styles of each multi-style model (:func:`blend_pair`), an AdaIN decoder with ``style_name`` (any
     style works there), and the other kinds with their first style."""
+    from ..methods.adain import BUILTIN_DECODER
     from ..methods.feedforward import LOADERS, available_models
     from ..methods.stylize import stylize
 
@@ -91,8 +92,9 @@ def network_results(photo, size: int, device: str, style_name: str = "starry_nig
         if model.kind not in LOADERS:   # e.g. the style-space VAEs: not stylizers
             continue
         styles = list(model.styles)
-        if model.kind == "adain":
-            style, label = style_name, f"adain: {style_name}"
+        if model.kind == "adain":   # the built-in VGG19 decoder plain, any other (e.g. the compact one) by name
+            style, label = style_name, f"adain: {style_name}" + ("" if model.path.name == BUILTIN_DECODER
+                                                                  else f" ({model.name})")
         elif model.kind == "multistyle" and len(styles) >= 2:
             first, second = blend_pair(styles, style_name)
             style, label = {first: 0.5, second: 0.5}, f"multistyle: {first}+{second}"

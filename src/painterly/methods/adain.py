@@ -326,7 +326,7 @@ def decoder_from_state(state: dict[str, torch.Tensor], architecture: dict, path:
 
 def load_adain_stylizer(model: str | Path | None = None, device: str = "cpu", precision: str = "auto",
                         config: AdainConfig | None = None, **overrides) -> AdainStylizer:
-    """An :class:`AdainStylizer` from a model file (None: the built-in decoder).
+    """An :class:`AdainStylizer` from a model file or a built-in model's name (None: the built-in decoder).
 
     ``overrides`` set :class:`AdainConfig` fields (e.g. ``strength=0.5``). ``precision`` is
     accepted for the common loader signature; the AdaIN stylizer computes in float32.
@@ -335,8 +335,11 @@ def load_adain_stylizer(model: str | Path | None = None, device: str = "cpu", pr
     if model is None and not path.is_file():
         raise PainterlyError("no built-in AdaIN decoder ships in this release: train one with `painterly train "
                              "adain` and pass it with --model, or use `painterly optimize` for any painting")
-    if model is not None and not path.is_file() and not path.suffix:
-        path = path.with_suffix(".safetensors")
+    if model is not None and not path.is_file():   # "name" or "name.safetensors" here, else a built-in model name
+        from .feedforward import resolve_model_path
+
+        local = path.with_suffix(".safetensors") if not path.suffix else path
+        path = local if local.is_file() or path.suffix or len(path.parts) > 1 else resolve_model_path(str(model))
     loaded = load_model_file(path, expected_kind="adain")
     config = replace(config or AdainConfig(), **overrides)
     if loaded.architecture.get("encoder", "vgg19") == "compact":
