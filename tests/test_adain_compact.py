@@ -17,7 +17,7 @@ from painterly.losses import gram
 from painterly.methods.adain import builtin_decoder_path, load_adain_stylizer
 from painterly.nets.adain_compact import LEVELS, CompactAdainConfig, CompactDecoder, CompactEncoder
 from painterly.ops import adain, channel_mean_std, resize_longer_side
-from painterly.styles import StyleStats
+from painterly.styles import StyleRegistry, StyleStats
 from painterly.train.adain import AdainBatches
 from painterly.train.adain_compact import (CompactAdainTask, CompactAdainTrainConfig, build_compact_training,
                                            init_student, load_teacher_decoder, mix, strengths, tap_channels)
@@ -391,3 +391,16 @@ def test_stylize_cli_with_a_compact_model_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error:") and "no statistics for the built-in style 'udnie'" in err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_the_shipped_compact_model_loads_by_name_knows_every_builtin_style_and_records_its_training():
+    stylizer = load_adain_stylizer("adain_compact")
+    assert stylizer.meta["architecture"]["encoder"] == "compact"
+    assert set(stylizer.style_names) == set(StyleRegistry().names())
+    training = stylizer.meta["training"]
+    assert [p["steps"] > 0 and p["seconds"] > 0 for p in training["phases"]] == [True] * len(training["phases"])
+    assert training["total_steps"] == sum(p["steps"] for p in training["phases"]) and training["hardware"]["device"]
+    photo = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(0))
+    scream, starry = stylizer(photo, "the_scream"), stylizer(photo, "starry_night", strength=1.0)
+    assert scream.shape == photo.shape and 0.0 <= float(scream.min()) and float(scream.max()) <= 1.0
+    assert (scream - starry).abs().mean() > 0.02   # the style changes the picture
