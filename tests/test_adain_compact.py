@@ -224,7 +224,7 @@ def test_init_from_a_checkpoint_carries_the_embeddings_too(tmp_path):
         init_student(_task(), tmp_path / "other.pt")
     small = CompactAdainTask(CompactAdainTrainConfig(widths=(4, 8, 8, 8), crop=32), load_teacher_decoder(None),
                              {level: torch.ones(layer_channels(level)) for level in LEVELS})
-    with pytest.raises(PainterlyError, match="its networks differ"):
+    with pytest.raises(PainterlyError, match="does not match this run's networks"):
         init_student(small, tmp_path / "step_000007.pt")
     with pytest.raises(PainterlyError, match="no such model or checkpoint file"):
         CompactAdainTrainConfig(init=str(tmp_path / "missing.safetensors")).validate()

@@ -331,15 +331,12 @@ def load_adain_stylizer(model: str | Path | None = None, device: str = "cpu", pr
     ``overrides`` set :class:`AdainConfig` fields (e.g. ``strength=0.5``). ``precision`` is
     accepted for the common loader signature; the AdaIN stylizer computes in float32.
     """
-    path = Path(model) if model is not None else builtin_decoder_path()
+    from .feedforward import resolve_model_path   # a file, NAME(.safetensors) here, or a built-in model's name
+
+    path = resolve_model_path(model) if model is not None else builtin_decoder_path()
     if model is None and not path.is_file():
         raise PainterlyError("no built-in AdaIN decoder ships in this release: train one with `painterly train "
                              "adain` and pass it with --model, or use `painterly optimize` for any painting")
-    if model is not None and not path.is_file():   # "name" or "name.safetensors" here, else a built-in model name
-        from .feedforward import resolve_model_path
-
-        local = path.with_suffix(".safetensors") if not path.suffix else path
-        path = local if local.is_file() or path.suffix or len(path.parts) > 1 else resolve_model_path(str(model))
     loaded = load_model_file(path, expected_kind="adain")
     config = replace(config or AdainConfig(), **overrides)
     if loaded.architecture.get("encoder", "vgg19") == "compact":

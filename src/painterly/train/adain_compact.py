@@ -223,9 +223,8 @@ class CompactAdainTask:
         full = strength.flatten() >= 1.0
         if not full.any():
             return loss_c, loss_c.new_zeros(()), loss_c.new_zeros(())
-        loss_s = sum(mean_std_style_loss({level: self._scaled(level, feats[level])[full]},
-                                         {level: channel_mean_std(teacher.scaled[level][count:][full])})
-                     for level in LEVELS)
+        loss_s = mean_std_style_loss({level: self._scaled(level, feats[level])[full] for level in LEVELS},
+                                     {level: channel_mean_std(teacher.scaled[level][count:][full]) for level in LEVELS})
         loss_g = (relative_gram_loss({level: feats[level][full] for level in LEVELS},
                                      {level: gram(teacher.raw[level][count:][full]) for level in LEVELS})
                   if self.cfg.gram_weight > 0 else loss_c.new_zeros(()))
@@ -332,18 +331,13 @@ def init_student(task: CompactAdainTask, source: str | Path) -> None:
 
 
 def _init_from_checkpoint(task: CompactAdainTask, path: Path) -> None:
-    from .loop import load_checkpoint
+    from .loop import load_checkpoint, load_module_states
 
     state = load_checkpoint(path)
     modules = state.get("modules", {}) if isinstance(state, dict) else {}
     if set(modules) != set(task.modules()):
         raise PainterlyError(f"{path}: not a checkpoint of a compact AdaIN run")
-    try:
-        for name, module in task.modules().items():
-            module.load_state_dict(modules[name])
-    except RuntimeError as exc:
-        raise PainterlyError(f"{path}: its networks differ from this run's "
-                             f"({str(exc).splitlines()[0][:160]})") from None
+    load_module_states(task.modules(), modules, path)
 
 
 def build_compact_training(cfg: CompactAdainTrainConfig, batch_size: int, seed: int = 0,

@@ -262,6 +262,16 @@ def load_checkpoint(path: Path) -> dict:
         raise PainterlyError(f"{path}: unreadable checkpoint ({str(exc).splitlines()[0][:120]})") from None
 
 
+def load_module_states(modules: dict[str, nn.Module], states: dict, path: Path) -> None:
+    """Load each of ``modules`` from ``states`` (a checkpoint's ``modules``); one-line error on any mismatch."""
+    try:
+        for name, module in modules.items():
+            module.load_state_dict(states[name])
+    except (KeyError, RuntimeError, ValueError) as exc:
+        raise PainterlyError(f"{path}: does not match this run's networks "
+                             f"({str(exc).splitlines()[0][:160]})") from None
+
+
 # --------------------------------------------------------------------------- logging sinks
 
 
@@ -336,9 +346,8 @@ class _Run:
         state = load_checkpoint(path)
         if state.get("kind") != self.task.kind:
             raise PainterlyError(f"{path}: a {state.get('kind')!r} checkpoint cannot resume a {self.task.kind!r} run")
+        load_module_states(self.modules, state.get("modules", {}), path)
         try:
-            for name, module in self.modules.items():
-                module.load_state_dict(state["modules"][name])
             self.optimizer.load_state_dict(state["optimizer"])
         except (KeyError, RuntimeError, ValueError) as exc:
             raise PainterlyError(f"{path}: does not match this run's networks "
