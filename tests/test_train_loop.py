@@ -138,6 +138,16 @@ def test_resume_2_plus_2_is_bit_identical_to_4_straight(tmp_path):
         ["step_000002.pt", "step_000004.pt"]
 
 
+def test_a_resumed_session_that_stops_before_its_first_log_still_reports_losses(tmp_path):
+    train(FakeTask(), NoiseBatches(), config(tmp_path, iterations=4, checkpoint_every=3, log_every=2, max_seconds=None))
+    (tmp_path / "run" / "checkpoints" / "step_000004.pt").unlink()   # resume from step 3: step 4 is not logged...
+    result = train(FakeTask(), NoiseBatches(), config(tmp_path, iterations=10, log_every=5, resume=True,
+                                                      max_seconds=0.5),    # ...and the time limit stops after it
+                   callbacks=[lambda event: time.sleep(0.6)])
+    assert result.steps == 4 and result.stopped == "time limit"
+    assert "total" in result.losses and result.losses["total"] == result.losses["total"]   # logged, not NaN
+
+
 def test_checkpoints_keep_last_two(tmp_path):
     train(FakeTask(), NoiseBatches(), config(tmp_path, iterations=5, checkpoint_every=1))
     names = [p.name for p in checkpoint_paths(tmp_path / "run" / "checkpoints")]

@@ -24,7 +24,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("-o", "--output", required=True, metavar="MODEL.safetensors", help="the trained model file")
     p.add_argument("--name", default=None, help="style name stored in the model (default: the output's file stem)")
     p.add_argument("--artist", default="", help="the artist's name, stored in the model")
-    p.add_argument("--title", default="", help="description stored in the model (default: in the manner of ARTIST)")
+    p.add_argument("--title", default="",
+                   help="description stored in the model (default: artist-level model of N works)")
     p.add_argument("--validation", nargs="+", default=None, metavar="DIR|IMG",
                    help="photos for the sample sheets (default: --holdout photos kept out of --content)")
     p.add_argument("--holdout", type=int, default=4, metavar="N", help="photos held out as validation photos")
@@ -37,6 +38,9 @@ def add_parser(subparsers) -> None:
                    help="artwork crops come from a copy this many crops on its shorter side (brush-stroke scale)")
     g.add_argument("--width", type=positive_int, default=DEFAULTS.width, help="generator width (paper 32)")
     g.add_argument("--depth", type=int, default=DEFAULTS.depth, help="residual blocks (paper 9)")
+    g.add_argument("--downsampling", type=positive_int, default=DEFAULTS.downsampling,
+                   help="stride-2 stages in the encoder, 1-4 (paper: 4, a 1/16 bottleneck; 2 learns the photo's "
+                        "detail in a CPU-sized run)")
     g.add_argument("--disc-width", type=positive_int, default=DEFAULTS.disc_width, help="discriminator width")
     g.add_argument("--disc-layers", type=positive_int, default=DEFAULTS.disc_layers, help="discriminator layers")
     g.add_argument("--adv-weight", type=non_negative_float, default=DEFAULTS.adv_weight, help="adversarial loss")
@@ -44,6 +48,9 @@ def add_parser(subparsers) -> None:
                    help="style-aware content loss")
     g.add_argument("--transform-weight", type=non_negative_float, default=DEFAULTS.transform_weight,
                    help="transformed-image loss")
+    g.add_argument("--gram-weight", type=non_negative_float, default=DEFAULTS.gram_weight,
+                   help="VGG19 Gram loss against the mean Gram matrix of the works at the crop scale "
+                        "(not in the paper; 0 = off): gives a short CPU run the collection's texture early")
     g.add_argument("--win-rate", type=float, default=DEFAULTS.win_rate,
                    help="train the discriminator while its running accuracy is below this, else the generator")
     g.add_argument("--pretrain-steps", type=int, default=DEFAULTS.pretrain_steps, metavar="N",
@@ -66,8 +73,9 @@ def run(args) -> int:
         name=args.name or output.stem, artist=args.artist, title=args.title,
         artworks=tuple(sorted(str(getattr(p, "name", p)) for p in artworks)), crop=args.crop,
         art_scale=args.art_scale, width=args.width, depth=args.depth, disc_width=args.disc_width,
-        disc_layers=args.disc_layers, adv_weight=args.adv_weight, content_weight=args.content_weight,
-        transform_weight=args.transform_weight, win_rate=args.win_rate,
+        disc_layers=args.disc_layers, downsampling=args.downsampling, adv_weight=args.adv_weight,
+        content_weight=args.content_weight, transform_weight=args.transform_weight, gram_weight=args.gram_weight,
+        win_rate=args.win_rate,
         pretrain_steps=args.pretrain_steps, seed=args.seed).validate()
     tcfg = trainer_config_from_args(args, device, run_dir_for(output, args.run_dir))
     photos = find_images(args.content)
@@ -76,6 +84,25 @@ def run(args) -> int:
     else:
         photos, held_out = split_holdout(photos, min(args.holdout, len(photos) - 1), args.seed)
     validation = load_photos(held_out, args.sample_size or cfg.crop) if held_out else None
+    targets = artwork_gram_targets(artworks, cfg) if cfg.gram_weight > 0 else None
     batches = ArtBatches(photos, artworks, cfg.crop, args.batch_size, args.seed, cfg.art_scale)
-    return run_training("train adaptive", lambda: AdaptiveTask(cfg, device), batches, tcfg, validation, output,
-                        args.quiet)
+    return run_training("train adaptive", lambda: AdaptiveTask(cfg, device, targets), batches, tcfg, validation,
+                        output, args.quiet)
+
+
+def artwork_gram_targets(artworks, cfg):
+    """The collection's mean Gram matrices, each work seen whole at the scale its training crops
+    come from (shorter side ``art_scale`` x crop)."""
+    import math
+
+    from ..features import VGG19Features
+    from ..io.image import pil_to_tensor
+    from ..train.adaptive import GRAM_LAYERS, collection_gram_targets
+    from ..train.data import PhotoCache
+
+    cache = PhotoCache(artworks, math.ceil(cfg.art_scale * cfg.crop))
+    images = [cache.get(i) for i in range(len(artworks))]
+    tensors = [pil_to_tensor(image) for image in images if image is not None]
+    if not tensors:
+        raise PainterlyError("--artworks: none of the works could be read")
+    return collection_gram_targets(tensors, VGG19Features(GRAM_LAYERS))

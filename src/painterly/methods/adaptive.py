@@ -15,7 +15,7 @@ import torch
 from ..errors import PainterlyError
 from ..io.model_file import ModelFileError, load_model_file
 from ..nets.adaptive import AdaptiveConfig, AdaptiveGenerator, pad_to_multiple
-from .feedforward import StyleArg, autocast_context, autocast_dtype
+from .feedforward import StyleArg, autocast_context, autocast_dtype, available_models, resolve_model_path
 
 
 class AdaptiveStylizer:
@@ -57,10 +57,13 @@ class AdaptiveStylizer:
 
 def load_adaptive_stylizer(model: str | Path | None = None, device: str = "cpu", precision: str = "auto",
                            **_) -> AdaptiveStylizer:
-    if model is None:
-        raise PainterlyError("no artist-level model ships in this release: train one with `painterly train adaptive` "
-                             "and pass it with --model")
-    loaded = load_model_file(model, expected_kind="adaptive")
+    if model is None:   # the first shipped artist-level model
+        shipped = [m for m in available_models() if m.kind == "adaptive"]
+        if not shipped:
+            raise PainterlyError("no artist-level model ships in this release: train one with "
+                                 "`painterly train adaptive` and pass it with --model")
+        model = shipped[0].path
+    loaded = load_model_file(resolve_model_path(model), expected_kind="adaptive")   # a path or a built-in name
     try:
         config = AdaptiveConfig.from_dict(loaded.meta.get("architecture", {}))
         generator = AdaptiveGenerator(config)

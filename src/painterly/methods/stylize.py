@@ -5,7 +5,8 @@
     img = painterly.stylize(img, style="painting.jpg", method="adain", preserve_color=True)
 
 ``method="auto"`` picks, for a built-in style name, the single-style (``fast``) model of
-that name, else a ``multistyle`` model holding every named style, else ``adain`` (built-in
+that name, else a ``multistyle`` model holding every named style, else an artist-level
+(``adaptive``) model of that name (``style="van_gogh"``), else ``adain`` (built-in
 styles carry the statistics it needs); for an image file it picks ``adain`` (when that
 method is installed). ``model`` (a path or built-in model name) fixes
 the model and thereby the method.
@@ -158,10 +159,10 @@ def choose_model(request: StyleRequest, method: str, model: str | None,
         raise StyleNotFoundError("a style is needed: a built-in style name or a style image")
     if any(not isinstance(key, str) for key in names):
         raise StyleNotFoundError("a style index needs a model (--model)")
+    artists = [m for m in available_models(model_dir) if m.kind == "adaptive" and set(names) <= set(m.styles)]
     if method == "adaptive":
-        holders = [m for m in available_models(model_dir) if m.kind == "adaptive" and set(names) <= set(m.styles)]
-        if len(names) == 1 and holders:
-            return "adaptive", str(holders[0].path)
+        if len(names) == 1 and artists:
+            return "adaptive", str(artists[0].path)
         raise StyleNotFoundError(f"no artist-level model holds {', '.join(map(repr, names))} (pass one with --model)")
     wanted = ("fast", "multistyle") if method == "auto" else (method,)
     for kind in wanted:
@@ -169,6 +170,8 @@ def choose_model(request: StyleRequest, method: str, model: str | None,
                    and (kind != "fast" or len(names) == 1)]
         if holders:
             return kind, str(holders[0].path)
+    if method == "auto" and len(names) == 1 and artists:   # an artist's name, e.g. --style van_gogh
+        return "adaptive", str(artists[0].path)
     if method == "auto" and method_available("adain") and all(name in StyleRegistry().names() for name in names):
         return "adain", None  # AdaIN takes built-in styles by their stored statistics
     raise StyleNotFoundError(_no_model_message(names, method, model_dir))
@@ -180,7 +183,8 @@ def _models_holding(names: Sequence[str], model_dir) -> list:
 
 
 def _no_model_message(names: Sequence[str], method: str, model_dir) -> str:
-    models = [m for m in available_models(model_dir) if m.kind in TRANSFORMER_KINDS]
+    kinds = TRANSFORMER_KINDS if method != "auto" else (*TRANSFORMER_KINDS, "adaptive")
+    models = [m for m in available_models(model_dir) if m.kind in kinds]
     known = sorted({s for m in models for s in m.styles})
     missing = [n for n in names if n not in known]
     hints = []

@@ -507,7 +507,8 @@ def _loop(run: _Run, batches: BatchSource, tb: _TensorBoard, callbacks: Sequence
         images += next(iter(batch.values())).shape[0] * run.world.size
         step, elapsed = run.step, run.elapsed()
         speed = images / max(elapsed, 1e-9)
-        if step % cfg.log_every == 0 or step == cfg.iterations or step == 1:
+        # the first step of every session is logged too, so a resumed session that stops early still reports losses
+        if step % cfg.log_every == 0 or step == cfg.iterations or step == 1 or not run.last_losses:
             run.last_losses = distributed.mean_losses(losses, run.world)  # of the global batch
             run.history.append({"step": step, **run.last_losses})
             tb.scalars({**{f"loss/{k}": v for k, v in run.last_losses.items()}, "lr": lr,

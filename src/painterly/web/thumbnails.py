@@ -38,13 +38,14 @@ def sample_photo(size: int = THUMBNAIL_SIZE) -> Image.Image:
 
 def render_thumbnail(entry: CatalogEntry, size: int = THUMBNAIL_SIZE, model_dir: str | None = None,
                      iterations: int = OPTIMIZE_ITERATIONS) -> Image.Image:
-    """The sample photo in ``entry``'s style (its network if it has one, else optimisation)."""
+    """The sample photo in ``entry``'s style (its network, or artist-level model, if it has one, else
+    optimisation)."""
     photo = sample_photo(size)
-    if "fast" in entry.methods or "multistyle" in entry.methods:
+    networks = [m for m in ("fast", "multistyle", "adaptive") if m in entry.methods]
+    if networks:
         from ..methods.stylize import stylize
 
-        method = "fast" if "fast" in entry.methods else "multistyle"
-        return stylize(photo, style=entry.name, method=method, model_dir=model_dir)
+        return stylize(photo, style=entry.name, method=networks[0], model_dir=model_dir)
     from ..methods.optimize import optimize
 
     return optimize(photo, style=entry.name, size=size, iterations=iterations, seed=0)
