@@ -1,20 +1,20 @@
-"""Stylise four scikit-image photos (never seen in training) with a per-style model and write a
-contact sheet: photos in the top row, stylisations below.
+"""Stylise four scikit-image photos (never seen in training) with a single-style model (a per-style
+network or an artist-level model) and write a contact sheet: photos in the top row, stylisations below.
 
     python scripts/make_fast_samples.py src/painterly/data/models/wheat_field.safetensors -o docs/fast_samples.png
+    python scripts/make_fast_samples.py van_gogh --size 512 -o docs/van_gogh_samples.jpg
 """
 
 from __future__ import annotations
 
 import argparse
 
-import torch
 from skimage import data
 
 from painterly.io.image import load_image, save_image, tensor_to_pil
-from painterly.io.model_file import load_model_file
 from painterly.io.sheet import contact_sheet
-from painterly.nets.transformer import TransformerConfig, TransformerNet
+from painterly.methods.feedforward import read_model_meta, resolve_model_path
+from painterly.methods.stylize import stylize
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
@@ -27,16 +27,14 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=256, help="height of each image in the sheet")
     args = parser.parse_args()
 
-    model = load_model_file(args.model, expected_kind="fast")
-    net = TransformerNet(TransformerConfig(**model.architecture)).eval()
-    net.load_state_dict(model.state)
+    path = resolve_model_path(args.model)
+    label = read_model_meta(path)["styles"][0]["name"]
     items = []
     outputs = []
-    with torch.no_grad():
-        for name in PHOTOS:
-            photo = load_image(getattr(data, name)(), size=args.size)
-            items.append((tensor_to_pil(photo), name))
-            outputs.append((tensor_to_pil(net(photo)), f"{model.style_names[0]}"))
+    for name in PHOTOS:
+        photo = tensor_to_pil(load_image(getattr(data, name)(), size=args.size))
+        items.append((photo, name))
+        outputs.append((stylize(photo, model=path, runtime="torch"), label))
     sheet = contact_sheet(items + outputs, height=args.height, columns=len(PHOTOS))
     save_image(sheet, args.output)
 

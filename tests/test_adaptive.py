@@ -12,10 +12,13 @@ from safetensors.torch import load_file
 
 from helpers import write_noise_images
 from painterly.cli import main
+from painterly.features import VGG19Features
+from painterly.losses import relative_gram_loss
 from painterly.methods.adaptive import load_adaptive_stylizer
 from painterly.nets.adaptive import AdaptiveConfig, AdaptiveGenerator, MultiScaleDiscriminator, pad_to_multiple
-from painterly.train.adaptive import (AdaptiveTask, AdaptiveTrainConfig, lsgan_loss, patch_accuracy,
-                                      style_aware_content_loss, transformed_image_loss)
+from painterly.methods.stylize import StyleRequest, choose_model
+from painterly.train.adaptive import (AdaptiveTask, AdaptiveTrainConfig, collection_gram_targets, lsgan_loss,
+                                      patch_accuracy, style_aware_content_loss, transformed_image_loss)
 
 TINY = AdaptiveConfig(width=4, depth=1, disc_width=4, disc_layers=3)
 
@@ -79,6 +82,25 @@ def test_generator_any_size_in_unit_range(size):
     assert generator.encode(padded).shape[1:] == (8 * TINY.width, padded.shape[-2] // 16, padded.shape[-1] // 16)
 
 
+@pytest.mark.parametrize("stages", [1, 2, 3, 4])
+def test_downsampling_sets_the_bottleneck(stages):
+    config = AdaptiveConfig(width=4, depth=1, disc_width=4, disc_layers=3, downsampling=stages)
+    generator = AdaptiveGenerator(config)
+    z = generator.encode(torch.rand(1, 3, 48, 64))
+    assert z.shape[1:] == ([4, 4, 8, 16, 32][stages], 48 // 2**stages, 64 // 2**stages)
+    assert generator(torch.rand(1, 3, 37, 50)).shape == (1, 3, 37, 50)
+    assert AdaptiveConfig.from_dict({**config.to_dict(), "extra": 1}) == config
+
+
+def test_downsampling_defaults_to_the_papers_for_files_that_do_not_record_it():
+    old = {"width": 4, "depth": 1, "disc_width": 4, "disc_layers": 3}       # written before the option existed
+    assert AdaptiveConfig.from_dict(old).downsampling == 4
+    with pytest.raises(ValueError, match="downsampling"):
+        AdaptiveConfig(downsampling=5)
+    with pytest.raises(Exception, match="downsampling"):
+        AdaptiveTrainConfig(downsampling=0).validate()
+
+
 def test_discriminator_is_multi_scale():
     disc = MultiScaleDiscriminator(AdaptiveConfig(width=4, depth=1, disc_width=4, disc_layers=6))
     outputs = disc(torch.rand(1, 3, 128, 128))
@@ -128,6 +150,49 @@ def test_running_accuracy_is_an_exponential_average():
     assert "gate" in task.modules() and "accuracy" in task.modules()["gate"].state_dict()
 
 
+def test_collection_gram_targets_count_every_work_once_whatever_its_size():
+    a = torch.tensor([[1.0, 2.0], [3.0, 4.0]]).reshape(1, 2, 1, 2)     # channels (1, 2) and (3, 4), 2 positions
+    b = torch.tensor([2.0, 0.0]).reshape(1, 2, 1, 1)                    # one position
+    targets = collection_gram_targets([a, b], vgg=lambda image: {"x": image})
+    # gram(a) = [[5, 11], [11, 25]] / 2, gram(b) = [[4, 0], [0, 0]]; their mean:
+    assert torch.allclose(targets["x"], torch.tensor([[[3.25, 2.75], [2.75, 6.25]]]))
+    with pytest.raises(ValueError):
+        collection_gram_targets([], vgg=lambda image: {"x": image})
+
+
+def _gram_task(weight: float) -> tuple[AdaptiveTask, VGG19Features, dict]:
+    vgg = VGG19Features(["relu1_1", "relu2_1"])
+    targets = collection_gram_targets([torch.rand(1, 3, 40, 48), torch.rand(1, 3, 32, 32)], vgg)
+    cfg = AdaptiveTrainConfig(crop=32, width=4, depth=1, disc_width=4, disc_layers=3, gram_weight=weight)
+    return AdaptiveTask(cfg, gram_targets=targets, vgg=vgg), vgg, targets
+
+
+def test_gram_term_joins_the_generator_step_only():
+    task, vgg, targets = _gram_task(3.0)
+    batch = {"content": torch.rand(2, 3, 32, 32), "art": torch.rand(2, 3, 32, 32)}
+    task.gate.accuracy.fill_(0.0)
+    assert "gram" not in task.losses(batch, 0)                  # a discriminator step
+    task.gate.accuracy.fill_(0.99)
+    losses = task.losses(batch, 1)
+    with torch.no_grad():
+        expected = 3.0 * relative_gram_loss(vgg(task.generator(batch["content"])), targets)
+    assert losses["gram"].item() == pytest.approx(expected.item(), rel=1e-5)
+    parts = losses["adversarial"] + losses["content"] + losses["transform"] + losses["gram"]
+    assert losses["total"].item() == pytest.approx(parts.item(), rel=1e-6)
+    task.generator.zero_grad(set_to_none=True)
+    losses["gram"].backward()
+    assert all(g is not None for g in _grads(task.generator.decoder))
+    assert all(p.grad is None for p in vgg.parameters())        # VGG19 stays frozen
+
+
+def test_gram_weight_needs_targets():
+    cfg = AdaptiveTrainConfig(crop=32, width=4, depth=1, disc_width=4, disc_layers=3, gram_weight=1.0)
+    with pytest.raises(Exception, match="Gram targets"):
+        AdaptiveTask(cfg)
+    with pytest.raises(Exception, match="gram weight"):
+        AdaptiveTrainConfig(gram_weight=-1.0).validate()
+
+
 def test_config_is_checked():
     with pytest.raises(Exception, match="multiple of 16"):
         AdaptiveTrainConfig(crop=40).validate()
@@ -174,12 +239,25 @@ def test_train_resume_and_stylize(folders, capsys):
     stylizer = load_adaptive_stylizer(model)
     assert stylizer.kind == "adaptive" and stylizer.style_names == ["artist"]
     assert stylizer.meta["styles"][0]["artist"] == "Tester"
+    assert stylizer.meta["styles"][0]["title"] == "artist-level model of 3 works"
     assert stylizer.embed(torch.rand(1, 3, 40, 40)).shape == (1, 64)
     photo = tmp_path / "photos" / "0.png"
     out = tmp_path / "out.png"
     capsys.readouterr()
     assert main(["stylize", str(photo), "-o", str(out), "--model", str(model), "--device", "cpu"]) == 0
     assert Image.open(out).size == (56, 48)
+    # the style name alone finds the artist-level model, under auto as under --method adaptive
+    request = StyleRequest((("artist", 1.0),), (), ("artist",))
+    for method in ("auto", "adaptive"):
+        assert choose_model(request, method, None, tmp_path) == ("adaptive", str(model))
+
+
+def test_train_with_the_collection_gram_loss_records_it(folders):
+    model = folders / "gram.safetensors"
+    assert _train(folders, model, "--gram-weight", "2") == 0
+    meta = load_adaptive_stylizer(model).meta
+    assert meta["training"]["task"]["gram_weight"] == 2.0
+    assert meta["training"]["final_losses"].keys() >= {"total"}
 
 
 def test_bad_inputs(folders, capsys):
@@ -195,6 +273,13 @@ def test_bad_inputs(folders, capsys):
     code = main(["stylize", str(tmp_path / "photos" / "0.png"), "-o", str(tmp_path / "x.png"), "--method",
                  "adaptive", "--model", "wheat_field"])
     assert code == 2 and "expected 'adaptive'" in capsys.readouterr().err
+
+
+
+def test_no_model_given_and_none_shipped_is_one_clear_error(monkeypatch):
+    import painterly.methods.adaptive as adaptive
+
+    monkeypatch.setattr(adaptive, "available_models", lambda folder=None: [])
     with pytest.raises(Exception, match="no artist-level model ships"):
         load_adaptive_stylizer(None)
 
@@ -210,3 +295,26 @@ def test_pretraining_reproduces_the_photo_and_trains_both():
     assert all(g is not None for g in _grads(task.discriminator))
     assert all(g is not None for g in _grads(task.generator))
     assert "adversarial" in task.losses(batch, 2)   # step 2: the adversarial phase
+
+
+def test_the_shipped_artist_model_serves_its_name_and_records_its_training():
+    from painterly.catalog import list_styles
+    from painterly.methods.feedforward import available_models
+    from painterly.methods.stylize import parse_style
+
+    (model,) = [m for m in available_models() if m.kind == "adaptive"]
+    assert model.styles == ("van_gogh",) and model.meta["styles"][0]["artist"] == "Vincent van Gogh"
+    assert len(model.meta["styles"][0]["artworks"]) >= 10           # a collection, not one painting
+    training = model.meta["training"]
+    assert training["steps"] > 0 and training["seconds"] > 0 and training["hardware"]["device"]
+    assert training["task"]["gram_weight"] > 0 and training["task"]["downsampling"] == 2
+    assert choose_model(parse_style("van_gogh"), "auto", None) == ("adaptive", str(model.path))
+    entry = next(e for e in list_styles() if e.name == "van_gogh")
+    assert entry.methods == ("adaptive",) and entry.artist == "Vincent van Gogh"
+    stylizer = load_adaptive_stylizer(None)                          # no --model: the shipped one
+    assert stylizer.name == "van_gogh" and load_adaptive_stylizer("van_gogh").name == "van_gogh"
+    photo = torch.rand(1, 3, 40, 52, generator=torch.Generator().manual_seed(0))
+    out = stylizer(photo)
+    assert out.shape == photo.shape and 0 <= out.min() and out.max() <= 1
+    assert (out - photo).abs().mean() > 0.02                         # it paints, it does not copy
+    assert stylizer.embed(photo).shape == (1, 2 * 2 * model.meta["architecture"]["width"])

@@ -52,10 +52,20 @@ def test_health_styles_methods_and_openapi(client):
     assert all({"name", "title", "artist", "methods"} <= set(s) for s in styles)
     methods = client.get("/api/methods").json()
     assert methods["optimize"]["available"] and methods["fast"]["available"]
-    assert not methods["adaptive"]["available"] and methods["adaptive"]["reason"]
+    assert methods["adaptive"]["available"] and "van_gogh" in by_name          # the shipped artist-level model
+    assert by_name["van_gogh"]["methods"] == ["adaptive"]
     spec = client.get("/openapi.json").json()
     for path in ("/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/result", "/api/styles", "/api/health"):
         assert path in spec["paths"]
+
+
+def test_a_method_with_no_model_is_unavailable_with_its_reason(tmp_path):
+    config = ServeConfig(data_dir=tmp_path / "studio", model_dir=str(tmp_path / "no_models"))
+    with TestClient(create_app(config)) as c:
+        methods = c.get("/api/methods").json()
+    assert methods["optimize"]["available"]
+    for name in ("fast", "multistyle", "adaptive"):
+        assert not methods[name]["available"] and methods[name]["reason"], name
 
 
 def test_page_and_static_files_are_local(client):
@@ -68,6 +78,8 @@ def test_page_and_static_files_are_local(client):
 
 
 def test_thumbnails_are_jpegs_and_names_are_checked(client):
+    artist = client.get("/api/styles/van_gogh/thumbnail")      # an artist-level model's name
+    assert artist.status_code == 200 and artist.headers["content-type"] == "image/jpeg"
     response = client.get("/api/styles/great_wave/thumbnail")
     assert response.status_code == 200 and response.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(response.content)).size[0] >= 64
@@ -93,6 +105,13 @@ def test_fast_job_end_to_end(client):
     download = client.get(job["result"], params={"download": 1})
     assert download.headers["content-disposition"] == 'attachment; filename="photo_wheat_field.png"'
     assert download.content == result.content
+
+
+def test_artist_level_job_by_the_artists_name(client):
+    job = wait_for_job(client, submit(client, style="van_gogh").json()["id"])   # method auto
+    assert job["status"] == "done", job
+    assert job["method"] == "adaptive" and (job["width"], job["height"]) == (48, 40)
+    assert Image.open(io.BytesIO(client.get(job["result"]).content)).size == (48, 40)
 
 
 def test_optimize_job_reports_progress_and_finishes(client):

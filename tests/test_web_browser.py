@@ -71,8 +71,9 @@ def test_drop_photo_choose_style_download_result(server, tmp_path):
             thumb = page.locator('.style[data-name="wheat_field"] img')
             thumb.scroll_into_view_if_needed()
             page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=thumb.element_handle())
-            # unavailable methods are disabled in the menu with the reason
-            assert page.locator('#method option[value="adaptive"]').is_disabled()
+            # unavailable methods are disabled in the menu, available ones not
+            for method, info in httpx.get(f"{server.url}/api/methods").json().items():
+                assert page.locator(f'#method option[value="{method}"]').is_disabled() == (not info["available"])
 
             page.evaluate(DROP_FILE, ["holiday.png", base64.b64encode(photo_png()).decode()])
             assert page.locator("#chosen img").count() == 1
