@@ -192,7 +192,7 @@ def _no_model_message(names: Sequence[str], method: str, model_dir) -> str:
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         if close:
             hints.append(f"{name!r}: did you mean {', '.join(close)}?")
-    what = f"{method} model" if method != "auto" else "fast or multistyle model"
+    what = f"{method} model" if method != "auto" else "fast, multistyle or artist-level model"
     listing = f"styles with models: {', '.join(known)}" if known else "no feed-forward models are installed"
     hint = ("; " + "; ".join(hints)) if hints else ""
     return (f"no {what} holds style{'s' if len(names) > 1 else ''} {', '.join(map(repr, names))}{hint} "
