@@ -84,25 +84,23 @@ def run(args) -> int:
     else:
         photos, held_out = split_holdout(photos, min(args.holdout, len(photos) - 1), args.seed)
     validation = load_photos(held_out, args.sample_size or cfg.crop) if held_out else None
-    targets = artwork_gram_targets(artworks, cfg) if cfg.gram_weight > 0 else None
     batches = ArtBatches(photos, artworks, cfg.crop, args.batch_size, args.seed, cfg.art_scale)
-    return run_training("train adaptive", lambda: AdaptiveTask(cfg, device, targets), batches, tcfg, validation,
-                        output, args.quiet)
+    targets, vgg = artwork_gram_targets(batches.art.cache) if cfg.gram_weight > 0 else (None, None)
+    return run_training("train adaptive", lambda: AdaptiveTask(cfg, device, targets, vgg), batches, tcfg,
+                        validation, output, args.quiet)
 
 
-def artwork_gram_targets(artworks, cfg):
-    """The collection's mean Gram matrices, each work seen whole at the scale its training crops
-    come from (shorter side ``art_scale`` x crop)."""
-    import math
-
+def artwork_gram_targets(cache):
+    """The collection's mean Gram matrices and the VGG19 that measured them (the task reuses it). Each
+    work is seen whole as the training crops see it: from the artwork cache of the batches, at
+    ``art_scale`` crops on its shorter side."""
     from ..features import VGG19Features
     from ..io.image import pil_to_tensor
     from ..train.adaptive import GRAM_LAYERS, collection_gram_targets
-    from ..train.data import PhotoCache
 
-    cache = PhotoCache(artworks, math.ceil(cfg.art_scale * cfg.crop))
-    images = [cache.get(i) for i in range(len(artworks))]
+    images = [cache.get(i) for i in range(len(cache.paths))]
     tensors = [pil_to_tensor(image) for image in images if image is not None]
     if not tensors:
         raise PainterlyError("--artworks: none of the works could be read")
-    return collection_gram_targets(tensors, VGG19Features(GRAM_LAYERS))
+    vgg = VGG19Features(GRAM_LAYERS)
+    return collection_gram_targets(tensors, vgg), vgg

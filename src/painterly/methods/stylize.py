@@ -159,9 +159,9 @@ def choose_model(request: StyleRequest, method: str, model: str | None,
         raise StyleNotFoundError("a style is needed: a built-in style name or a style image")
     if any(not isinstance(key, str) for key in names):
         raise StyleNotFoundError("a style index needs a model (--model)")
-    artists = [m for m in available_models(model_dir) if m.kind == "adaptive" and set(names) <= set(m.styles)]
     if method == "adaptive":
-        if len(names) == 1 and artists:
+        artists = _artist_models(names, model_dir)
+        if artists:
             return "adaptive", str(artists[0].path)
         raise StyleNotFoundError(f"no artist-level model holds {', '.join(map(repr, names))} (pass one with --model)")
     wanted = ("fast", "multistyle") if method == "auto" else (method,)
@@ -170,7 +170,7 @@ def choose_model(request: StyleRequest, method: str, model: str | None,
                    and (kind != "fast" or len(names) == 1)]
         if holders:
             return kind, str(holders[0].path)
-    if method == "auto" and len(names) == 1 and artists:   # an artist's name, e.g. --style van_gogh
+    if method == "auto" and (artists := _artist_models(names, model_dir)):   # an artist's name: --style van_gogh
         return "adaptive", str(artists[0].path)
     if method == "auto" and method_available("adain") and all(name in StyleRegistry().names() for name in names):
         return "adain", None  # AdaIN takes built-in styles by their stored statistics
@@ -180,6 +180,13 @@ def choose_model(request: StyleRequest, method: str, model: str | None,
 def _models_holding(names: Sequence[str], model_dir) -> list:
     candidates = find_models_for_style(names[0], model_dir)
     return [m for m in candidates if all(name in m.styles for name in names)]
+
+
+def _artist_models(names: Sequence[str], model_dir) -> list:
+    """Artist-level models of the one style named (an artist-level model holds a single style)."""
+    if len(names) != 1:
+        return []
+    return [m for m in available_models(model_dir) if m.kind == "adaptive" and names[0] in m.styles]
 
 
 def _no_model_message(names: Sequence[str], method: str, model_dir) -> str:
