@@ -11,7 +11,7 @@ pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 from painterly.errors import PainterlyError  # noqa: E402
-from painterly.methods.feedforward import TRANSFORMER_KINDS, available_models, load_stylizer  # noqa: E402
+from painterly.methods.feedforward import TRANSFORMER_KINDS, available_models, is_speed_variant, load_stylizer  # noqa: E402
 from painterly.methods.onnx_runtime import OnnxStylizer, export_model_file, load_onnx_stylizer  # noqa: E402
 from test_video import run_cli, save_tiny_model  # noqa: E402
 
@@ -111,7 +111,11 @@ def test_runtime_choice_uses_the_onnx_sibling(tmp_path):
 
 
 def test_every_shipped_network_has_an_onnx_twin_that_agrees_and_a_training_record():
-    """A retrained built-in network with a stale .onnx beside it would change `--runtime auto` output."""
+    """A retrained built-in network with a stale .onnx beside it would change `--runtime auto` output.
+
+    The CPU-speed and multi-style networks need their twin (onnxruntime is what makes them fast on a
+    CPU); a full-architecture network may ship without one (onnxruntime gains nothing on it), but a
+    twin that ships must agree."""
     shipped = [m for m in available_models() if m.kind in TRANSFORMER_KINDS]
     assert len(shipped) >= 2
     images = torch.rand(1, 3, 40, 52, generator=torch.Generator().manual_seed(3))
@@ -119,7 +123,9 @@ def test_every_shipped_network_has_an_onnx_twin_that_agrees_and_a_training_recor
         training = model.meta["training"]
         assert training["steps"] > 0 and training["seconds"] > 0 and training["hardware"]["device"], model.name
         onnx_path = model.path.with_name(f"{model.name}.onnx")
-        assert onnx_path.is_file(), f"{model.name}: no ONNX export beside it"
+        if not onnx_path.is_file():
+            assert model.kind == "fast" and not is_speed_variant(model), f"{model.name}: no ONNX export beside it"
+            continue
         style = model.styles[-1]
         expected = load_stylizer(model.path, runtime="torch")(images, style)
         got = OnnxStylizer(onnx_path, threads=1)(images, style)

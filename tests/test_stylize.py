@@ -14,7 +14,7 @@ from conftest import array_to_tensor, make_photo
 from painterly.cli import main
 from painterly.errors import PainterlyError, StyleNotFoundError
 from painterly.io.model_file import save_model_file
-from painterly.methods.feedforward import TransformerStylizer, available_models
+from painterly.methods.feedforward import TransformerStylizer, available_models, is_speed_variant
 from painterly.methods.stylize import StyleRequest, apply_stylizer, choose_model, parse_style
 from painterly.nets.transformer import TransformerConfig, TransformerNet
 from painterly.ops import rgb_to_yiq
@@ -66,6 +66,27 @@ def test_size_and_method_auto_picks_fast_then_multistyle(models, content_png):
     assert choose_model(parse_style(["udnie:1", "the_scream:3"]), "auto", None, models)[0] == "multistyle"
     with pytest.raises(StyleNotFoundError, match="no multistyle model holds style 'starry_night'"):
         choose_model(request, "multistyle", None, models)
+
+
+def test_prefer_orders_the_full_and_the_speed_architecture_of_one_style(models, content_png, tmp_path):
+    torch.manual_seed(2)
+    speed = TransformerConfig(width=4, depth=1, fast_variant=True)
+    save_model_file(models / "a_starry_speed", "fast", TransformerNet(speed).state_dict(),   # sorts first by name
+                    {"architecture": speed.to_dict(), "styles": [{"name": "starry_night"}]})
+    full, fast = str(models / "starry_night.safetensors"), str(models / "a_starry_speed.safetensors")
+    request = parse_style("starry_night")
+    assert choose_model(request, "auto", None, models) == ("fast", full)
+    assert choose_model(request, "auto", None, models, prefer="speed") == ("fast", fast)
+    assert choose_model(parse_style("udnie"), "auto", None, models, prefer="speed")[0] == "multistyle"
+    quality = painterly.stylize(content_png, style="starry_night", model_dir=str(models))
+    quick = painterly.stylize(content_png, style="starry_night", model_dir=str(models), prefer="speed")
+    assert not np.array_equal(np.asarray(quality), np.asarray(quick))       # two different networks ran
+    with pytest.raises(PainterlyError, match="unknown preference 'fastest'"):
+        painterly.stylize(content_png, style="starry_night", model_dir=str(models), prefer="fastest")
+    out = tmp_path / "speed.png"
+    assert main(["stylize", str(content_png), "-o", str(out), "--style", "starry_night", "--model-dir", str(models),
+                 "--prefer", "speed", "--json"]) == 0
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), np.asarray(quick))
 
 
 def test_blend_equals_the_model_blend(models, content_png):
@@ -281,20 +302,24 @@ def test_shipped_networks_serve_every_built_in_style_and_each_own_network_wins()
     """A sidecar naming its style wrongly would leave the network unused and `--style NAME` on `zoo`."""
     shipped = available_models()
     built_in = set(StyleRegistry().names())
-    own: dict[str, list[str]] = {}
+    own: dict[str, dict[bool, str]] = {}    # style -> {speed variant?: file}
     for model in shipped:
         if model.kind != "fast":
             continue
         (style,) = model.meta["styles"]
-        own.setdefault(style["name"], []).append(str(model.path))
+        speed = is_speed_variant(model)
+        assert speed not in own.get(style["name"], {}), f"two {'speed' if speed else 'full'} networks of {style}"
+        own.setdefault(style["name"], {})[speed] = str(model.path)
         if str(style.get("source", "")).startswith("built-in:"):  # trained on a built-in style's statistics
             assert style["source"] == f"built-in:{style['name']}" and style["name"] in built_in, model.path.name
-            assert model.path.stem == f"{style['name']}_fast", model.path.name
+        assert model.path.stem == style["name"] + ("_fast" if speed else ""), model.path.name
     assert len(own) >= 2
     slots = {s for m in shipped if m.kind == "multistyle" for s in m.styles}
     for name in sorted(built_in | set(own)):
-        method, path = choose_model(parse_style(name), "auto", None)
-        if name in own:
-            assert method == "fast" and path in own[name], name
-        else:
-            assert name in slots and method == "multistyle", name
+        for prefer in ("quality", "speed"):
+            method, path = choose_model(parse_style(name), "auto", None, prefer=prefer)
+            if name in own:   # the preferred architecture where the style has it, else the other
+                variants = own[name]
+                assert method == "fast" and path == (variants.get(prefer == "speed") or next(iter(variants.values()))), name
+            else:
+                assert name in slots and method == "multistyle", name

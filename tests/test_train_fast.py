@@ -13,8 +13,8 @@ from PIL import Image
 from torch import nn
 
 from painterly.cli import main
-from painterly.errors import PainterlyError
-from painterly.io.model_file import load_model_file
+from painterly.errors import PainterlyError, StyleNotFoundError
+from painterly.io.model_file import load_model_file, save_model_file
 from painterly.nets.transformer import TransformerConfig, TransformerNet
 from painterly.train.data import FolderBatches, find_images
 from painterly.train.fast import (BUILTIN_STYLE_LAYERS, IMAGE_STYLE_LAYERS, FastTask, FastTrainConfig,
@@ -36,6 +36,7 @@ class FakeFeatures(nn.Module):
         self.conv = nn.Conv2d(3, 8, 3, padding=1)
         with torch.no_grad():
             self.conv.weight.copy_(torch.randn(self.conv.weight.shape, generator=gen))
+            self.conv.bias.copy_(torch.randn(self.conv.bias.shape, generator=gen))   # the same 'VGG' every time
         self.requires_grad_(False)
 
     def forward(self, x):
@@ -228,6 +229,65 @@ def test_multistyle_init_starts_from_the_model_and_keeps_its_weights_unless_give
                                                  **{**tiny(), "width": 8}), features=FakeFeatures)
 
 
+def test_fast_init_starts_from_a_multistyle_slot_or_a_fast_model(tmp_path, data_dir, style_files):
+    styles = tuple(map(str, style_files[:2]))
+    with FolderBatches(find_images(data_dir), crop=32, batch_size=2, seed=0) as batches:
+        multi = build_multistyle_task(MultiStyleTrainConfig(styles=styles, **tiny()), batches, features=FakeFeatures)
+        train(multi, batches, trainer(tmp_path / "m", iterations=3), export_path=tmp_path / "multi.safetensors")
+        saved = load_model_file(tmp_path / "multi.safetensors")
+        slot_net = TransformerNet(TransformerConfig(**saved.architecture))
+        slot_net.load_state_dict(saved.state)
+        # the slot of style1: the multistyle network's architecture (not the config's width 8), its output for
+        # style index 1, and the weights it was trained with
+        cfg = FastTrainConfig(style=styles[1], init_model=str(tmp_path / "multi.safetensors"),
+                              **{**tiny(), "width": 8})
+        task = build_fast_task(cfg, batches, features=FakeFeatures)
+        assert task.cfg.width == 4 and task.net.n_styles == 1
+        photos = batches.batch(0)["content"]
+        torch.testing.assert_close(task.net(photos), slot_net(photos, 1), atol=1e-6, rtol=1e-5)
+        assert task.cfg.style_weight == pytest.approx(multi.cfg.style_weights[1])
+        assert task.cfg.tv_weight == pytest.approx(multi.cfg.tv_weight)
+        start = snapshot(task.net)
+        train(task, batches, trainer(tmp_path / "f", iterations=2), export_path=tmp_path / "fast.safetensors")
+        assert any(not torch.equal(start[k], v) for k, v in snapshot(task.net).items())
+        model = load_model_file(tmp_path / "fast.safetensors", expected_kind="fast")
+        assert model.style_names == ["style1"] and model.architecture["n_styles"] == 1
+        training = model.meta["training"]
+        assert [s["source"] for s in training["earlier_stages"]] == ["multi.safetensors"]
+        assert training["all_stages"]["steps"] == 3 + 2
+
+        # from the fast model: its weights and its weights' record, a given TV weight replacing its own
+        again = FastTask(FastTrainConfig(style=styles[1], init_model=str(tmp_path / "fast.safetensors"),
+                                         tv_weight=3.0, **tiny()), features=FakeFeatures)
+        for key, value in snapshot(task.net).items():     # fp16 in the file
+            torch.testing.assert_close(snapshot(again.net)[key], value, atol=2e-3, rtol=1e-2)
+        assert again.cfg.style_weight == pytest.approx(task.cfg.style_weight) and again.cfg.tv_weight == 3.0
+        assert [s["source"] for s in again.earlier_stages] == ["multi.safetensors", "fast.safetensors"]
+
+        with pytest.raises(StyleNotFoundError, match="holds no style 'style2'.*its styles: style0, style1"):
+            FastTask(FastTrainConfig(style=str(style_files[2]), init_model=str(tmp_path / "multi.safetensors"),
+                                     **tiny()), features=FakeFeatures)
+        plain = save_model_file(tmp_path / "plain.safetensors", "fast", TransformerNet(
+            TransformerConfig(4, 1)).state_dict(), {"architecture": TransformerConfig(4, 1).to_dict()})
+        # no recorded weights: calibrated by the rule, on a fresh network of the architecture (as from scratch)
+        no_weights = build_fast_task(FastTrainConfig(style=styles[0], init_model=str(plain), **tiny()), batches,
+                                     features=FakeFeatures)
+        scratch = build_fast_task(FastTrainConfig(style=styles[0], **tiny()), batches, features=FakeFeatures)
+        assert no_weights.reference_losses == pytest.approx(scratch.reference_losses)
+        assert (no_weights.cfg.style_weight, no_weights.cfg.tv_weight) == \
+            pytest.approx((scratch.cfg.style_weight, scratch.cfg.tv_weight))
+        # another style target than the slot was trained on (other layers): its style weight is calibrated, its
+        # TV weight kept
+        other = build_fast_task(FastTrainConfig(style=styles[1], init_model=str(tmp_path / "multi.safetensors"),
+                                                style_layers=("relu1_1", "relu2_1"), **tiny()), batches,
+                                features=FakeFeatures)
+        fresh = build_fast_task(FastTrainConfig(style=styles[1], style_layers=("relu1_1", "relu2_1"), **tiny()),
+                                batches, features=FakeFeatures)
+        assert other.cfg.style_weight == pytest.approx(fresh.cfg.style_weight)
+        assert other.cfg.style_weight != pytest.approx(multi.cfg.style_weights[1])
+        assert other.cfg.tv_weight == pytest.approx(multi.cfg.tv_weight)
+
+
 def test_stage_records_chain_through_fine_tunes():
     one = {"steps": 30, "seconds": 10.0, "task": {"lr": 1}}
     two = with_stages({"steps": 5, "seconds": 2.5, "task": {"lr": 2}}, earlier_stages(one, "one.safetensors"))
@@ -279,7 +339,8 @@ def test_cli_train_fast_and_multistyle_end_to_end(tmp_path, data_dir, style_file
     assert task["init_model"] == str(multi) and task["tv_weight"] == 2.0
 
 
-@pytest.mark.parametrize("case", ["empty_data", "unknown_style", "unreadable_model", "wrong_kind", "bad_output"])
+@pytest.mark.parametrize("case", ["empty_data", "unknown_style", "unreadable_model", "wrong_kind", "bad_output",
+                                  "init_without_the_style"])
 def test_cli_train_errors_exit_2_with_one_line(case, tmp_path, data_dir, style_files, capsys):
     flags = common_flags(tmp_path, data_dir)
     if case == "empty_data":
@@ -297,12 +358,15 @@ def test_cli_train_errors_exit_2_with_one_line(case, tmp_path, data_dir, style_f
                 str(tmp_path / "m.safetensors"), *flags]
         expected = "not a readable model file"
     elif case == "wrong_kind":
-        from painterly.io.model_file import save_model_file
 
         fast = save_model_file(tmp_path / "fast.safetensors", "fast", {"x": torch.zeros(1)})
         argv = ["train", "multistyle", "--add-style", str(fast), "--styles", str(style_files[0]), "-o",
                 str(tmp_path / "m.safetensors"), *flags]
         expected = "expected 'multistyle'"
+    elif case == "init_without_the_style":
+        argv = ["train", "fast", "--init", "zoo", "--style", str(style_files[0]), "-o", str(tmp_path / "m.safetensors"),
+                *flags]
+        expected = "holds no style 'style0'"
     else:
         argv = ["train", "fast", "--style", str(style_files[0]), "-o", str(tmp_path / "m.pt"), *flags]
         expected = "must end in .safetensors"

@@ -145,3 +145,28 @@ def test_fast_variant_runs_one_thin_conv_at_full_size():
     for handle in handles:
         handle.remove()
     assert full_size == [(HEAD_CHANNELS, 3, (3, 3))]
+
+
+@pytest.mark.parametrize("fast_variant", [False, True])
+def test_single_style_computes_what_the_multistyle_slot_computes(fast_variant):
+    torch.manual_seed(1)
+    net = TransformerNet(TransformerConfig(width=4, depth=1, n_styles=3, fast_variant=fast_variant))
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, ConditionalInstanceNorm2d):
+                module.weight.normal_(1.0, 0.5)
+                module.bias.normal_(0.0, 0.5)
+    x = torch.rand(2, 3, 21, 30)
+    outputs = []
+    for k in range(3):
+        single = net.single_style(k)
+        assert single.config == TransformerConfig(4, 1, 1, fast_variant)
+        assert not any(isinstance(m, ConditionalInstanceNorm2d) for m in single.modules())
+        outputs.append(single(x))
+        torch.testing.assert_close(outputs[-1], net(x, k), atol=1e-6, rtol=1e-5)
+    assert (outputs[0] - outputs[1]).abs().max() > 1e-3              # the slots differ, so the rows were picked
+    one = make_net(1)
+    x = torch.rand(1, 3, 16, 16)
+    torch.testing.assert_close(one.single_style(0)(x), one(x))
+    with pytest.raises(IndexError, match="out of range"):
+        net.single_style(3)

@@ -59,6 +59,20 @@ def test_headless_file_camera_writes_n_frames(tmp_path, camera_file, multi_model
     assert frames[0][:4, :12].mean() < 60            # the dark fps box in the corner
 
 
+def test_webcam_prefers_the_speed_network_of_a_style_and_says_which_ran(tmp_path, camera_file, capsys):
+    """starry_night ships a full-architecture and a CPU-speed network: live video takes the fast one."""
+    argv = ["webcam", "--style", "starry_night", "--camera", camera_file, "--headless", "--frames", "2", "--size",
+            "32", "--json"]
+    code, stdout, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["models"] == ["starry_night_fast"]
+    code, stdout, err = run_cli([*argv, "--prefer", "quality"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["models"] == ["starry_night"]
+    code, _, err = run_cli([*argv, "--prefer", "fastest"], capsys)
+    assert code == 2 and "invalid choice: 'fastest'" in err
+
+
 def test_headless_stops_at_end_of_file(tmp_path, camera_file, multi_model, capsys):
     code, stdout, _ = run_cli(["webcam", "--model", multi_model, "--style", "s2", "--camera", camera_file,
                                "--headless", "--frames", "50", "--size", str(W), "--json", "--mirror",

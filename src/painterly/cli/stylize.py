@@ -12,6 +12,7 @@ from ..methods.feedforward import PRECISIONS
 from ..methods.stylize import METHODS, StylizeConfig
 from ..tiling import STATS_MODES
 from .common import add_device_argument, positive_int, resolve_device
+from .video import add_prefer_argument
 
 DEFAULTS = StylizeConfig()
 OPTIMIZE_RENDER_SIZE = 256   # default longer side for vae: styles rendered by optimisation
@@ -33,6 +34,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--method", choices=METHODS, default=DEFAULTS.method,
                    help="auto: a model of the named style, adain for a style image (default auto)")
     p.add_argument("--model", default=DEFAULTS.model, metavar="PATH|NAME", help="model file or built-in model name")
+    add_prefer_argument(p, DEFAULTS.prefer)
     p.add_argument("--strength", type=float, default=DEFAULTS.strength,
                    help=f"0 = the photo, 1 = full style (default {DEFAULTS.strength:g})")
     p.add_argument("--mask", action="append", default=None, metavar="IMAGE",
@@ -62,7 +64,7 @@ def config_from_args(args, device: str) -> StylizeConfig:
     return StylizeConfig(method=args.method, model=args.model, strength=args.strength,
                          preserve_color=args.preserve_color, size=args.size, tile=args.tile,
                          tile_stats=args.tile_stats, device=device, precision=args.precision, runtime=args.runtime,
-                         max_pixels=args.max_pixels, model_dir=args.model_dir).validate()
+                         max_pixels=args.max_pixels, model_dir=args.model_dir, prefer=args.prefer).validate()
 
 
 def collect_inputs(inputs: list[str]) -> tuple[list[Path], bool]:

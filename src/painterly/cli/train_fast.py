@@ -17,6 +17,10 @@ def add_parser(subparsers) -> None:
                                           "of photos. Style/TV weights are calibrated from the untrained network's "
                                           "losses unless given (see docs/training.md).")
     p.add_argument("--style", required=True, metavar="IMAGE|NAME", help="style image or built-in style name")
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="start from a trained model (a file or a built-in name): a fast model of this style, or a "
+                        "multistyle model, whose slot for this style becomes the network; its architecture and its "
+                        "style and TV weights are kept unless given")
     add_data_arguments(p)
     add_loss_arguments(p, DEFAULTS)
     p.add_argument("--name", default=None, help="style name stored in the model (default: image file stem)")
@@ -97,7 +101,7 @@ def run(args) -> int:
         style_layers=tuple(args.style_layers) if args.style_layers else None, content_weight=args.content_weight,
         style_weight=args.style_weight, tv_weight=args.tv_weight, style_ratio=args.style_ratio,
         tv_ratio=args.tv_ratio, crop=args.crop, width=args.width, depth=args.depth, fast_variant=args.fast_variant,
-        loss_margin=args.loss_margin, seed=args.seed,
+        loss_margin=args.loss_margin, seed=args.seed, init_model=args.init,
         name=args.name, title=args.title, artist=args.artist).validate()
     tcfg = trainer_config_from_args(args, device, run_dir_for(output, args.run_dir))
     batches, validation = prepare_data(args, cfg.crop)

@@ -18,9 +18,9 @@ DEFAULTS = VideoConfig()
 TEMPORAL_DEFAULTS = TemporalConfig()
 
 
-def add_model_arguments(p, style_help: str) -> None:
-    """``--style`` (repeatable), ``--model``, ``--method``, ``--strength``, ``--preserve-color``:
-    the same meaning as for ``painterly stylize``; shared by ``video`` and ``webcam``."""
+def add_model_arguments(p, style_help: str, prefer: str = "quality") -> None:
+    """``--style`` (repeatable), ``--model``, ``--method``, ``--strength``, ``--preserve-color``, ``--prefer``:
+    the same meaning as for ``painterly stylize``; shared by ``video`` and ``webcam`` (``prefer``: the default)."""
     from ..methods.stylize import METHODS, StylizeConfig
 
     defaults = StylizeConfig()
@@ -33,6 +33,15 @@ def add_model_arguments(p, style_help: str) -> None:
     p.add_argument("--strength", type=non_negative_float, default=defaults.strength, metavar="F",
                    help="0 = the input, 1 = full style (default %(default)g)")
     p.add_argument("--preserve-color", action="store_true", help="keep the input's colours (luminance-only transfer)")
+    add_prefer_argument(p, prefer)
+
+
+def add_prefer_argument(p, default: str = "quality") -> None:
+    from ..methods.feedforward import PREFERENCES
+
+    p.add_argument("--prefer", choices=PREFERENCES, default=default,
+                   help="a style with two networks: quality = the full architecture, speed = the CPU-speed variant "
+                        "(default %(default)s)")
 
 
 def add_parser(subparsers) -> None:
@@ -67,7 +76,8 @@ def add_parser(subparsers) -> None:
 
 
 def make_stylize(specs: Sequence[str] | None, model: str | None, method: str, device: str,
-                 strength: float = 1.0, preserve_color: bool = False, cache: dict | None = None):
+                 strength: float = 1.0, preserve_color: bool = False, cache: dict | None = None,
+                 prefer: str = "quality"):
     """(``images -> images``, :class:`~painterly.methods.stylize.Prepared`) for the style flags.
 
     The model is chosen and the style parsed exactly as ``painterly stylize`` does
@@ -82,11 +92,11 @@ def make_stylize(specs: Sequence[str] | None, model: str | None, method: str, de
 
     style = list(specs) if specs else None
     request = parse_style(style)
-    key = choose_model(request, method, model)
+    key = choose_model(request, method, model, prefer=prefer)
     cache = {} if cache is None else cache
     if key not in cache:
         config = StylizeConfig(method=method, model=None if model is None else str(model), strength=strength,
-                               preserve_color=preserve_color, device=device)
+                               preserve_color=preserve_color, device=device, prefer=prefer)
         cache[key] = prepare(style, config).stylizer
     stylizer = cache[key]
     if stylizer.kind in TRANSFORMER_KINDS and request.images:
@@ -125,7 +135,7 @@ def run(args) -> int:
     info = probe_video(args.input)
     device = resolve_device(args.device)
     stylize, prepared = make_stylize(args.style, args.model, args.method, device, args.strength,
-                                     args.preserve_color)
+                                     args.preserve_color, prefer=args.prefer)
     total = info.frame_count_estimate
     bar = ProgressBar("video", min(total, config.max_frames or total) or 1, enabled=not args.quiet)
     bar.bar.unit = "frame"

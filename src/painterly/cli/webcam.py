@@ -14,7 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -48,6 +48,7 @@ class WebcamResult:
     fps: float
     styles_shown: list[str]
     output: str | None
+    models: list[str] = field(default_factory=list)   # the model that renders each style, in --style order
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -216,7 +217,7 @@ def add_parser(subparsers) -> None:
                                           "q/Esc quit). --camera PATH reads a video file instead; --headless "
                                           "opens no window and writes the frames to -o.")
     add_model_arguments(p, "a style to show (built-in name, or style image with --method adain); repeat to "
-                           "switch between several")
+                           "switch between several", prefer="speed")
     p.add_argument("--camera", default=DEFAULTS.camera, metavar="N|PATH",
                    help="camera index or a video file standing in for the camera (default %(default)s)")
     p.add_argument("--size", type=positive_int, default=DEFAULTS.size, metavar="PX",
@@ -250,11 +251,12 @@ def run(args) -> int:
         check_display()
     device = resolve_device(args.device)
     specs = args.style or [None]
-    styles, cache = [], {}
+    styles, models, cache = [], [], {}
     for spec in specs:
         stylize, prepared = make_stylize([spec] if spec else None, args.model, args.method, device, args.strength,
-                                         args.preserve_color, cache)
+                                         args.preserve_color, cache, prefer=args.prefer)
         styles.append((spec or prepared.model, stylize))
+        models.append(prepared.model)
     capture = open_camera(config.camera)
     try:
         fps = args.fps or capture.get(_cv2().CAP_PROP_FPS) or 30.0
@@ -266,7 +268,7 @@ def run(args) -> int:
         capture.release()
         if not config.headless:
             _cv2().destroyAllWindows()
-    result.output = args.output
+    result.output, result.models = args.output, models
     if args.json:
         print(json.dumps(result.to_dict(), indent=2))
     else:

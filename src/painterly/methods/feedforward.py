@@ -141,10 +141,22 @@ def available_models(folder: str | Path | None = None) -> list[ModelInfo]:
     return models
 
 
-def find_models_for_style(style: str, folder: str | Path | None = None) -> list[ModelInfo]:
-    """Models holding style ``style``: single-style (fast) ones first, then multi-style ones."""
+PREFERENCES = ("quality", "speed")
+
+
+def is_speed_variant(model: ModelInfo) -> bool:
+    """Whether a transformer model has the CPU-speed architecture (``fast_variant``)."""
+    return bool(model.meta.get("architecture", {}).get("fast_variant", False))
+
+
+def find_models_for_style(style: str, folder: str | Path | None = None, prefer: str = "quality") -> list[ModelInfo]:
+    """Models holding style ``style``: single-style (fast) ones first, then multi-style ones; within each, the
+    full architecture first (``prefer="quality"``) or the CPU-speed variant first (``prefer="speed"``)."""
+    if prefer not in PREFERENCES:
+        raise PainterlyError(f"unknown preference {prefer!r}: use {' or '.join(PREFERENCES)}")
     holding = [m for m in available_models(folder) if style in m.styles and m.kind in TRANSFORMER_KINDS]
-    return sorted(holding, key=lambda m: (m.kind != "fast", len(m.styles), m.name))
+    return sorted(holding, key=lambda m: (m.kind != "fast", is_speed_variant(m) == (prefer == "quality"),
+                                          len(m.styles), m.name))
 
 
 def resolve_model_path(model: str | Path, folder: str | Path | None = None) -> Path:
@@ -412,5 +424,6 @@ def load_stylizer(model: str | Path | None, kind: str | None = None, device: str
 
 
 __all__ = ["Stylizer", "TransformerStylizer", "ModelInfo", "load_stylizer", "load_transformer_stylizer",
-           "available_models", "find_models_for_style", "resolve_model_path", "read_model_meta",
+           "available_models", "find_models_for_style", "PREFERENCES", "is_speed_variant", "resolve_model_path",
+           "read_model_meta",
            "style_weight_vector", "style_index", "onnx_sibling", "RUNTIMES", "autocast_dtype", "builtin_model_dir", "method_available"]

@@ -5,7 +5,8 @@
     img = painterly.stylize(img, style="painting.jpg", method="adain", preserve_color=True)
 
 ``method="auto"`` picks, for a built-in style name, the single-style (``fast``) model of
-that name, else a ``multistyle`` model holding every named style, else an artist-level
+that name (of two, the full architecture, or with ``prefer="speed"`` the CPU-speed variant),
+else a ``multistyle`` model holding every named style, else an artist-level
 (``adaptive``) model of that name (``style="van_gogh"``), else ``adain`` (built-in
 styles carry the statistics it needs); for an image file it picks ``adain`` (when that
 method is installed). ``model`` (a path or built-in model name) fixes
@@ -35,8 +36,8 @@ from ..io.image import DEFAULT_MAX_PIXELS, ImageLike, load_image, tensor_to_pil
 from ..ops import luminance_transfer
 from ..styles import StyleRegistry, parse_style_spec
 from ..tiling import STATS_MODES, TileConfig, stylize_tiled
-from .feedforward import (PRECISIONS, TRANSFORMER_KINDS, Stylizer, available_models, find_models_for_style,
-                          load_stylizer, method_available)
+from .feedforward import (PRECISIONS, PREFERENCES, TRANSFORMER_KINDS, Stylizer, available_models,
+                          find_models_for_style, load_stylizer, method_available)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class StylizeConfig:
     runtime: str = "auto"               # auto (a shipped .onnx on CPU when not tiling) | torch | onnx
     max_pixels: int = DEFAULT_MAX_PIXELS
     model_dir: str | None = None        # where named models are looked up (default: the built-in ones)
+    prefer: str = "quality"             # a style with several networks: quality (full architecture) | speed
 
     def validate(self) -> "StylizeConfig":
         if self.method not in METHODS:
@@ -67,6 +69,8 @@ class StylizeConfig:
             raise PainterlyError(f"strength must be between 0 and 1, got {self.strength}")
         if self.size is not None and self.size < 16:
             raise PainterlyError(f"size must be at least 16 px, not {self.size}")
+        if self.prefer not in PREFERENCES:
+            raise PainterlyError(f"unknown preference {self.prefer!r}: use {' or '.join(PREFERENCES)}")
         if self.precision not in PRECISIONS:
             raise PainterlyError(f"unknown precision {self.precision!r}: use {', '.join(PRECISIONS)}")
         if self.tile_stats not in STATS_MODES:
@@ -141,9 +145,10 @@ def _looks_like_file(text: str) -> bool:
     return bool(path.suffix) or len(path.parts) > 1
 
 
-def choose_model(request: StyleRequest, method: str, model: str | None,
-                 model_dir: str | Path | None = None) -> tuple[str, str | Path | None]:
-    """(method, model) for a request: the model decides if given, else the styles (module docstring)."""
+def choose_model(request: StyleRequest, method: str, model: str | None, model_dir: str | Path | None = None,
+                 prefer: str = "quality") -> tuple[str, str | Path | None]:
+    """(method, model) for a request: the model decides if given, else the styles (module docstring);
+    ``prefer`` orders several single-style networks of one style (quality: the full architecture first)."""
     if model is not None:
         return method, model
     if request.images or method == "adain":
@@ -166,7 +171,7 @@ def choose_model(request: StyleRequest, method: str, model: str | None,
         raise StyleNotFoundError(f"no artist-level model holds {', '.join(map(repr, names))} (pass one with --model)")
     wanted = ("fast", "multistyle") if method == "auto" else (method,)
     for kind in wanted:
-        holders = [m for m in _models_holding(names, model_dir) if m.kind == kind
+        holders = [m for m in _models_holding(names, model_dir, prefer) if m.kind == kind
                    and (kind != "fast" or len(names) == 1)]
         if holders:
             return kind, str(holders[0].path)
@@ -177,8 +182,8 @@ def choose_model(request: StyleRequest, method: str, model: str | None,
     raise StyleNotFoundError(_no_model_message(names, method, model_dir))
 
 
-def _models_holding(names: Sequence[str], model_dir) -> list:
-    candidates = find_models_for_style(names[0], model_dir)
+def _models_holding(names: Sequence[str], model_dir, prefer: str = "quality") -> list:
+    candidates = find_models_for_style(names[0], model_dir, prefer)
     return [m for m in candidates if all(name in m.styles for name in names)]
 
 
@@ -272,7 +277,7 @@ def prepare(style=None, config: StylizeConfig = StylizeConfig()) -> Prepared:
     """Validate ``config``, parse ``style``, pick and load the model; checks the style against it."""
     config = config.validate()
     request = parse_style(style, config.max_pixels)
-    method, model = choose_model(request, config.method, config.model, config.model_dir)
+    method, model = choose_model(request, config.method, config.model, config.model_dir, config.prefer)
     kind = None if method == "auto" else method
     try:
         runtime = "torch" if config.runtime == "auto" and config.tile is not None else config.runtime

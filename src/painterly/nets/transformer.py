@@ -208,6 +208,21 @@ class TransformerNet(nn.Module):
                                         self.config.fast_variant)
         return self
 
+    def single_style(self, style: int) -> "TransformerNet":
+        """A single-style network that computes what this one computes for style index ``style``:
+        the shared convolutions, and that style's (gamma, beta) rows as its instance norms' affine."""
+        if not 0 <= style < self.n_styles:
+            raise IndexError(f"style index {style} out of range: this network has {self.n_styles} styles")
+        single = TransformerNet(TransformerConfig(self.config.width, self.config.depth, 1, self.config.fast_variant))
+        state = self.state_dict()
+        if self.n_styles > 1:
+            for name, module in self.named_modules():
+                if isinstance(module, ConditionalInstanceNorm2d):
+                    for param in ("weight", "bias"):
+                        state[f"{name}.{param}"] = state[f"{name}.{param}"][style]
+        single.load_state_dict(state)
+        return single.to(next(self.parameters()).device)
+
     def norm_parameters(self) -> list[nn.Parameter]:
         """The conditional-norm parameters (what is trained when a style is added)."""
         return [p for m in self.modules() if isinstance(m, ConditionalInstanceNorm2d) for p in (m.weight, m.bias)]

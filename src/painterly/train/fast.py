@@ -20,10 +20,20 @@ so each term starts at a stated share of the content term whatever the style ima
 crop size or feature scale: ``style_ratio`` says how much style matters relative to content
 in units of "the loss of an untrained network", and ``tv_ratio`` how much smoothing is
 allowed relative to natural photo gradients. Explicit weights override the calibration.
+
+Fine-tuning (``init_model``): training starts from a trained single-style network, or from one
+style's slot of a multi-style network (its shared convolutions with that style's (gamma, beta)
+rows, :meth:`~painterly.nets.transformer.TransformerNet.single_style`), which computes exactly
+what the multi-style network computes for the style. The model's architecture and TV weight
+are kept, and its style weight when this run's style target (style source and layers) is the
+one it was trained on; missing weights are calibrated by the rule above on a freshly
+initialised network of the same architecture. Its training record goes into the new model's
+sidecar as earlier stages.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -35,7 +45,7 @@ from torch import nn
 from ..errors import PainterlyError, StyleNotFoundError
 from ..features import VGG19Features, resolve_layers
 from ..io.image import load_image
-from ..io.model_file import save_model_file
+from ..io.model_file import ModelFile, ModelFileError, load_model_file, save_model_file
 from ..losses import content_loss, gram, gram_distance, default_style_layer_weight, tv_loss
 from ..nets.transformer import TransformerConfig, TransformerNet
 from ..ops import resize_longer_side
@@ -71,6 +81,7 @@ class FastTrainConfig:
     fast_variant: bool = False           # unshuffle stem, one thin conv at full size (CPU speed)
     loss_margin: int = 16                # px of reflection the loss network sees around each image (multiple of 8)
     seed: int = 0                        # network initialisation
+    init_model: str | None = None        # start from this fast model, or from this style's slot of a multistyle one
     name: str | None = None              # style name in the model file (default: file stem / built-in name)
     title: str = ""
     artist: str = ""
@@ -195,6 +206,65 @@ def load_style_target(spec: str, layers: Sequence[str], size: int, features: Fea
                         "style_size": size})
 
 
+def earlier_stages(training: dict, source: str) -> list[dict]:
+    """The stage records a fine-tune from a model with ``training`` metadata inherits: that model's own
+    earlier stages, then its run (``source``: the file it came from)."""
+    run = {k: v for k, v in training.items() if k not in ("earlier_stages", "all_stages")}
+    return [*training.get("earlier_stages", []), {"source": source, **run}]
+
+
+def with_stages(training: dict, stages: list[dict]) -> dict:
+    """``training`` plus its earlier stages and the steps and seconds of all of them together."""
+    if not stages:
+        return training
+    runs = [*stages, training]
+    return {**training, "earlier_stages": stages,
+            "all_stages": {"stages": len(runs), "steps": sum(int(r.get("steps", 0)) for r in runs),
+                           "seconds": round(sum(float(r.get("seconds", 0)) for r in runs), 1)}}
+
+
+@dataclass
+class InitNet:
+    """The starting point of a fine-tune and what its model file says about how it was trained."""
+
+    net: TransformerNet
+    model: ModelFile
+    style: str | None            # the style image or built-in name its style was trained on
+    style_layers: tuple[str, ...]
+    style_weight: float | None   # None where the sidecar does not say
+    tv_weight: float | None
+
+
+def load_init_net(path: str, style: str) -> InitNet:
+    """The starting point of a fine-tune: a single-style model, or the slot of ``style`` in a multistyle
+    model (its shared convolutions and that style's norm rows, :meth:`TransformerNet.single_style`).
+    ``path`` may name a built-in model (``zoo``)."""
+    from ..methods.feedforward import resolve_model_path
+
+    path = str(resolve_model_path(path))
+    model = load_model_file(path, expected_kind=("fast", "multistyle"))
+    try:
+        net = TransformerNet(TransformerConfig(**model.architecture))
+        net.load_state_dict(model.state)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{path}: weights do not match its architecture ({str(exc).splitlines()[0][:120]})"
+                             ) from None
+    task = model.meta.get("training", {}).get("task", {})
+    layers = tuple(task.get("style_layers") or ())
+    if model.kind == "fast":
+        return InitNet(net, model, task.get("style"), layers, task.get("style_weight"), task.get("tv_weight"))
+    names = model.style_names
+    if style not in names:
+        close = difflib.get_close_matches(style, names, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise StyleNotFoundError(f"{path}: holds no style {style!r}{hint} (its styles: {', '.join(names)}; "
+                                 f"--name picks the slot)")
+    index = names.index(style)
+    weights, specs = task.get("style_weights") or [], task.get("styles") or []
+    return InitNet(net.single_style(index), model, specs[index] if index < len(specs) else None, layers,
+                   weights[index] if index < len(weights) else None, task.get("tv_weight"))
+
+
 def make_net(config: TransformerConfig, seed: int) -> TransformerNet:
     """A TransformerNet initialised from ``seed`` alone (global RNG untouched)."""
     with torch.random.fork_rng(devices=[]):
@@ -221,7 +291,19 @@ class FastTask:
         self.grams = {k: v.to(self.device) for k, v in self.style.grams.items()}
         self.vgg = features(tuple(dict.fromkeys(cfg.content_layers + layers))).to(self.device)
         self.content_vgg = features(cfg.content_layers).to(self.device)
-        self.net = make_net(TransformerConfig(cfg.width, cfg.depth, 1, cfg.fast_variant), cfg.seed).to(self.device)
+        self.earlier_stages: list[dict] = []   # training records of the init model and its own inits
+        if cfg.init_model:
+            init = load_init_net(cfg.init_model, self.style.info["name"])
+            self.net, arch = init.net, init.net.config
+            same_target = init.style == cfg.style and init.style_layers == tuple(layers)
+            style_weight = init.style_weight if same_target else None   # else calibrated (another target's scale)
+            self.cfg = replace(self.cfg, width=arch.width, depth=arch.depth, fast_variant=arch.fast_variant,
+                               style_weight=self.cfg.style_weight if self.cfg.style_weight is not None else style_weight,
+                               tv_weight=self.cfg.tv_weight if self.cfg.tv_weight is not None else init.tv_weight)
+            self.earlier_stages = earlier_stages(init.model.meta.get("training", {}), init.model.path.name)
+        else:
+            self.net = make_net(TransformerConfig(cfg.width, cfg.depth, 1, cfg.fast_variant), cfg.seed)
+        self.net.to(self.device)
         self.ddp: dict[str, nn.Module] = {}   # DistributedDataParallel wrappers in a distributed run
 
     # -- TrainTask
@@ -235,8 +317,8 @@ class FastTask:
         """Distributed runs: the losses run ``net`` through its DistributedDataParallel wrapper."""
         self.ddp = wrapped
 
-    def terms(self, photos: torch.Tensor) -> dict[str, torch.Tensor]:
-        outputs = self.ddp.get("net", self.net)(photos)
+    def terms(self, photos: torch.Tensor, net: nn.Module | None = None) -> dict[str, torch.Tensor]:
+        outputs = (net if net is not None else self.ddp.get("net", self.net))(photos)
         margin = self.cfg.loss_margin
         with torch.no_grad():
             photo_feats = features_with_margin(self.content_vgg, photos, margin)
@@ -255,14 +337,18 @@ class FastTask:
     def export(self, path: Path, meta: dict) -> Path:
         return save_model_file(path, self.kind, self.net.state_dict(), {
             **meta, "architecture": self.net.config.to_dict(), "styles": [self.style.info],
-            "training": {**meta.get("training", {}), "task": self.config_dict()}})
+            "training": with_stages({**meta.get("training", {}), "task": self.config_dict()}, self.earlier_stages)})
 
     # -- calibration
     def calibrate(self, batches, count: int | None = None) -> FastTrainConfig:
         """Fill in missing style/TV weights from the losses of the untrained net (module docstring)."""
         if self.cfg.style_weight is not None and self.cfg.tv_weight is not None:
             return self.cfg
-        content0, style0, tv0 = measure_reference_losses(self.terms, batches, count or self.cfg.calibration_batches,
+        terms = self.terms
+        if self.cfg.init_model:   # the rule is about an untrained network: measure a fresh one of this architecture
+            fresh = make_net(self.net.config, self.cfg.seed).to(self.device)
+            terms = lambda photos: self.terms(photos, fresh)   # noqa: E731
+        content0, style0, tv0 = measure_reference_losses(terms, batches, count or self.cfg.calibration_batches,
                                                           self.device)
         style_w, tv_w = calibrated_weights(content0, style0, tv0, self.cfg.content_weight, self.cfg.style_ratio,
                                            self.cfg.tv_ratio)
@@ -305,4 +391,5 @@ def build_fast_task(cfg: FastTrainConfig, batches, device: str | torch.device = 
 
 
 __all__ = ["FastTrainConfig", "FastTask", "build_fast_task", "calibrated_weights", "perceptual_terms",
-           "features_with_margin", "check_loss_margin", "load_style_target", "StyleTarget", "IMAGE_STYLE_LAYERS", "BUILTIN_STYLE_LAYERS", "make_net"]
+           "features_with_margin", "check_loss_margin", "load_style_target", "load_init_net", "earlier_stages",
+           "with_stages", "StyleTarget", "IMAGE_STYLE_LAYERS", "BUILTIN_STYLE_LAYERS", "make_net"]

@@ -37,9 +37,9 @@ from ..losses import content_loss, default_style_layer_weight, gram, tv_loss
 from ..nets.transformer import TransformerConfig, TransformerNet
 from ..styles import StyleRegistry
 from .distributed import World, shard
-from .fast import (DEFAULT_CONTENT_LAYERS, FeaturesFactory, calibrated_weights, check_loss_margin,
-                   features_with_margin, load_style_target, make_net, style_layers_for, BUILTIN_STYLE_LAYERS,
-                   is_builtin_name)
+from .fast import (DEFAULT_CONTENT_LAYERS, FeaturesFactory, calibrated_weights, check_loss_margin, earlier_stages,
+                   features_with_margin, load_style_target, make_net, style_layers_for, with_stages,
+                   BUILTIN_STYLE_LAYERS, is_builtin_name)
 
 logger = logging.getLogger(__name__)
 
@@ -130,23 +130,6 @@ def load_multistyle_model(path: str) -> tuple[TransformerNet, dict]:
 
 
 # --------------------------------------------------------------------------- the task
-
-
-def earlier_stages(training: dict, source: str) -> list[dict]:
-    """The stage records a fine-tune from a model with ``training`` metadata inherits: that model's own
-    earlier stages, then its run (``source``: the file it came from)."""
-    run = {k: v for k, v in training.items() if k not in ("earlier_stages", "all_stages")}
-    return [*training.get("earlier_stages", []), {"source": source, **run}]
-
-
-def with_stages(training: dict, stages: list[dict]) -> dict:
-    """``training`` plus its earlier stages and the steps and seconds of all of them together."""
-    if not stages:
-        return training
-    runs = [*stages, training]
-    return {**training, "earlier_stages": stages,
-            "all_stages": {"stages": len(runs), "steps": sum(int(r.get("steps", 0)) for r in runs),
-                           "seconds": round(sum(float(r.get("seconds", 0)) for r in runs), 1)}}
 
 
 class MultiStyleTask:
