@@ -6,7 +6,7 @@ The photos are scikit-image's public-domain samples (astronaut, coffee, chelsea)
 built-in model was trained on. Each style is rendered with every feed-forward method that ships
 for it here, in `painterly.catalog.METHOD_ORDER` (its per-style network, its slot of a
 multi-style network, AdaIN from its stored statistics; the first is what `painterly stylize
---style NAME` picks), else with optimisation from the stored statistics (painterly's defaults: two
+--style NAME` picks; a style with a full and a CPU-speed network gets a row for each), else with optimisation from the stored statistics (painterly's defaults: two
 scales, preconditioned L-BFGS, balanced β; `--iterations` steps). Writes docs/gallery/NAME.jpg (one
 row per method, the three results side by side) and docs/gallery.md (name, title, methods,
 seconds per photo on this machine), with docs/gallery.json keeping the figures so `--only` can
@@ -35,6 +35,14 @@ def photo(name: str, size: int):
 
 
 FEED_FORWARD = ("fast", "multistyle", "adain")
+SPEED_ROW = "fast (speed variant)"   # a style with both a full and a CPU-speed network: the second one's row
+
+
+def has_both_variants(name: str) -> bool:
+    from painterly.methods.feedforward import find_models_for_style, is_speed_variant
+
+    single = [m for m in find_models_for_style(name) if m.kind == "fast"]
+    return len({is_speed_variant(m) for m in single}) == 2
 
 
 def render(task: tuple[str, str, int, int]) -> dict:
@@ -54,6 +62,8 @@ def render(task: tuple[str, str, int, int]) -> dict:
         image = photo(photo_name, size)
         if method == "optimize":
             out = optimize(image, style=name, size=size, iterations=iterations, seed=0)   # the defaults
+        elif method == SPEED_ROW:
+            out = stylize(image, style=name, method="fast", size=size, prefer="speed")
         else:
             out = stylize(image, style=name, method=method, size=size)
         seconds.append(time.perf_counter() - start)
@@ -94,6 +104,8 @@ def main() -> None:
     for entry in entries:
         methods = [m for m in entry.methods if m in FEED_FORWARD and ready.get(m) is None]
         methods = methods or [next(m for m in entry.methods if ready.get(m) is None)]
+        if "fast" in methods and has_both_variants(entry.name):
+            methods.insert(methods.index("fast") + 1, SPEED_ROW)
         tasks += [(entry.name, method, args.size, args.iterations) for method in methods]
         labels[entry.name] = entry.label()
     (ROOT / "docs" / "gallery").mkdir(parents=True, exist_ok=True)
@@ -122,7 +134,8 @@ def write_markdown(known: dict) -> None:
              "scikit-image's astronaut, coffee and chelsea photos (public domain; no shipped model saw",
              "them in training), each style rendered with every feed-forward method that ships for it, one row",
              "per method. The top row is what `painterly stylize photo.jpg --style NAME` gives: the style's",
-             "per-style network, else its slot of the multi-style network, else the artist-level model of that",
+             "per-style network (the full architecture where a style also has the CPU-speed `NAME_fast`, whose",
+             "row comes second), else its slot of the multi-style network, else the artist-level model of that",
              "name, else the AdaIN decoder from the style's stored statistics (optimisation from the stored",
              "statistics when none ships).",
              "Seconds are per photo on the team's shared 2-core CPU with one thread per render and other jobs",
@@ -131,7 +144,9 @@ def write_markdown(known: dict) -> None:
              "(add `--only NAME ...` for some styles).", "",
              "Every network here was trained on a CPU at reduced size (docs/training.md, docs/adain.md): the",
              "multi-style network `zoo` at 160-192 px crops and 4,060 steps, the per-style `NAME_fast` networks of",
-             "the built-in styles at 192 px crops and 1,500 steps, `wheat_field` and `wheat_field_fast` at 192 px",
+             "the built-in styles at 192 px crops and 1,500 steps, their full-architecture quality variants",
+             "(`starry_night`, `the_scream`, `udnie`, `woman_with_a_hat`) at 192 px crops and 900 steps,",
+             "`wheat_field` and `wheat_field_fast` at 192 px",
              "crops and 900 steps, the AdaIN decoder at 64 px crops, the artist-level `van_gogh` at 192 px crops",
              "and 3,059 steps with a 1/4 bottleneck instead of the paper's 1/16 ([artist.md](artist.md)). The",
              "optimisation method (`painterly optimize --style NAME`) keeps more of the photo; its defaults on",
