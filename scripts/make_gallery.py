@@ -130,6 +130,8 @@ def main() -> None:
 
 
 def write_markdown(known: dict) -> None:
+    quality = ", ".join(f"`{name}`" for name in sorted(known) if name != "wheat_field"   # named on its own below
+                        and any(m["method"] == SPEED_ROW for m in known[name]["methods"]))
     lines = ["# Gallery: every built-in style on three sample photos", "",
              "scikit-image's astronaut, coffee and chelsea photos (public domain; no shipped model saw",
              "them in training), each style rendered with every feed-forward method that ships for it, one row",
@@ -145,7 +147,7 @@ def write_markdown(known: dict) -> None:
              "Every network here was trained on a CPU at reduced size (docs/training.md, docs/adain.md): the",
              "multi-style network `zoo` at 160-192 px crops and 4,060 steps, the per-style `NAME_fast` networks of",
              "the built-in styles at 192 px crops and 1,500 steps, their full-architecture quality variants",
-             "(`starry_night`, `the_scream`, `udnie`, `woman_with_a_hat`) at 192 px crops and 900 steps,",
+             f"({quality}) at 192 px crops and 900 steps,",
              "`wheat_field` and `wheat_field_fast` at 192 px",
              "crops and 900 steps, the AdaIN decoder at 64 px crops, the artist-level `van_gogh` at 192 px crops",
              "and 3,059 steps with a 1/4 bottleneck instead of the paper's 1/16 ([artist.md](artist.md)). The",
