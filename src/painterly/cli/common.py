@@ -88,6 +88,15 @@ class ProgressBar:
         self.bar.close()
 
 
+def add_prefer_argument(parser: argparse.ArgumentParser, default: str = "quality") -> None:
+    """``--prefer``: which of a style's two networks ``stylize``, ``video`` and ``webcam`` take."""
+    from ..methods.feedforward import PREFERENCES
+
+    parser.add_argument("--prefer", choices=PREFERENCES, default=default,
+                        help="a style with two networks: quality = the full architecture, speed = the CPU-speed "
+                             "variant (default %(default)s)")
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -11,8 +11,7 @@ from pathlib import Path
 from ..methods.feedforward import PRECISIONS
 from ..methods.stylize import METHODS, StylizeConfig
 from ..tiling import STATS_MODES
-from .common import add_device_argument, positive_int, resolve_device
-from .video import add_prefer_argument
+from .common import add_device_argument, add_prefer_argument, positive_int, resolve_device
 
 DEFAULTS = StylizeConfig()
 OPTIMIZE_RENDER_SIZE = 256   # default longer side for vae: styles rendered by optimisation

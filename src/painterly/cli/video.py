@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..temporal import BLENDS, FLOW_METHODS, TemporalConfig, VideoConfig
-from .common import ProgressBar, add_device_argument, non_negative_float, positive_int, resolve_device
+from .common import ProgressBar, add_device_argument, add_prefer_argument, non_negative_float, positive_int, resolve_device
 
 DEFAULTS = VideoConfig()
 TEMPORAL_DEFAULTS = TemporalConfig()
@@ -34,14 +34,6 @@ def add_model_arguments(p, style_help: str, prefer: str = "quality") -> None:
                    help="0 = the input, 1 = full style (default %(default)g)")
     p.add_argument("--preserve-color", action="store_true", help="keep the input's colours (luminance-only transfer)")
     add_prefer_argument(p, prefer)
-
-
-def add_prefer_argument(p, default: str = "quality") -> None:
-    from ..methods.feedforward import PREFERENCES
-
-    p.add_argument("--prefer", choices=PREFERENCES, default=default,
-                   help="a style with two networks: quality = the full architecture, speed = the CPU-speed variant "
-                        "(default %(default)s)")
 
 
 def add_parser(subparsers) -> None:

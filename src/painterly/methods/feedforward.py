@@ -144,6 +144,13 @@ def available_models(folder: str | Path | None = None) -> list[ModelInfo]:
 PREFERENCES = ("quality", "speed")
 
 
+def check_preference(prefer: str) -> str:
+    """``prefer`` if it is one of :data:`PREFERENCES`, else a :class:`PainterlyError`."""
+    if prefer not in PREFERENCES:
+        raise PainterlyError(f"unknown preference {prefer!r}: use {' or '.join(PREFERENCES)}")
+    return prefer
+
+
 def is_speed_variant(model: ModelInfo) -> bool:
     """Whether a transformer model has the CPU-speed architecture (``fast_variant``)."""
     return bool(model.meta.get("architecture", {}).get("fast_variant", False))
@@ -152,8 +159,7 @@ def is_speed_variant(model: ModelInfo) -> bool:
 def find_models_for_style(style: str, folder: str | Path | None = None, prefer: str = "quality") -> list[ModelInfo]:
     """Models holding style ``style``: single-style (fast) ones first, then multi-style ones; within each, the
     full architecture first (``prefer="quality"``) or the CPU-speed variant first (``prefer="speed"``)."""
-    if prefer not in PREFERENCES:
-        raise PainterlyError(f"unknown preference {prefer!r}: use {' or '.join(PREFERENCES)}")
+    check_preference(prefer)
     holding = [m for m in available_models(folder) if style in m.styles and m.kind in TRANSFORMER_KINDS]
     return sorted(holding, key=lambda m: (m.kind != "fast", is_speed_variant(m) == (prefer == "quality"),
                                           len(m.styles), m.name))
@@ -424,6 +430,6 @@ def load_stylizer(model: str | Path | None, kind: str | None = None, device: str
 
 
 __all__ = ["Stylizer", "TransformerStylizer", "ModelInfo", "load_stylizer", "load_transformer_stylizer",
-           "available_models", "find_models_for_style", "PREFERENCES", "is_speed_variant", "resolve_model_path",
+           "available_models", "find_models_for_style", "PREFERENCES", "check_preference", "is_speed_variant", "resolve_model_path",
            "read_model_meta",
            "style_weight_vector", "style_index", "onnx_sibling", "RUNTIMES", "autocast_dtype", "builtin_model_dir", "method_available"]

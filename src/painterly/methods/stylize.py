@@ -36,8 +36,8 @@ from ..io.image import DEFAULT_MAX_PIXELS, ImageLike, load_image, tensor_to_pil
 from ..ops import luminance_transfer
 from ..styles import StyleRegistry, parse_style_spec
 from ..tiling import STATS_MODES, TileConfig, stylize_tiled
-from .feedforward import (PRECISIONS, PREFERENCES, TRANSFORMER_KINDS, Stylizer, available_models,
-                          find_models_for_style, load_stylizer, method_available)
+from .feedforward import (PRECISIONS, TRANSFORMER_KINDS, Stylizer, available_models,
+                          check_preference, find_models_for_style, load_stylizer, method_available)
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +69,7 @@ class StylizeConfig:
             raise PainterlyError(f"strength must be between 0 and 1, got {self.strength}")
         if self.size is not None and self.size < 16:
             raise PainterlyError(f"size must be at least 16 px, not {self.size}")
-        if self.prefer not in PREFERENCES:
-            raise PainterlyError(f"unknown preference {self.prefer!r}: use {' or '.join(PREFERENCES)}")
+        check_preference(self.prefer)
         if self.precision not in PRECISIONS:
             raise PainterlyError(f"unknown precision {self.precision!r}: use {', '.join(PRECISIONS)}")
         if self.tile_stats not in STATS_MODES:

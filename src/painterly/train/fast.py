@@ -235,6 +235,19 @@ class InitNet:
     tv_weight: float | None
 
 
+def load_transformer_model(path: str | Path, kind: str | tuple[str, ...]) -> tuple[TransformerNet, ModelFile]:
+    """A trained TransformerNet model file of ``kind`` and its network; errors for missing, wrong-kind or
+    mismatched files."""
+    model = load_model_file(path, expected_kind=kind)
+    try:
+        net = TransformerNet(TransformerConfig(**model.architecture))
+        net.load_state_dict(model.state)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{path}: weights do not match its architecture ({str(exc).splitlines()[0][:120]})"
+                             ) from None
+    return net, model
+
+
 def load_init_net(path: str, style: str) -> InitNet:
     """The starting point of a fine-tune: a single-style model, or the slot of ``style`` in a multistyle
     model (its shared convolutions and that style's norm rows, :meth:`TransformerNet.single_style`).
@@ -242,13 +255,7 @@ def load_init_net(path: str, style: str) -> InitNet:
     from ..methods.feedforward import resolve_model_path
 
     path = str(resolve_model_path(path))
-    model = load_model_file(path, expected_kind=("fast", "multistyle"))
-    try:
-        net = TransformerNet(TransformerConfig(**model.architecture))
-        net.load_state_dict(model.state)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(f"{path}: weights do not match its architecture ({str(exc).splitlines()[0][:120]})"
-                             ) from None
+    net, model = load_transformer_model(path, ("fast", "multistyle"))
     task = model.meta.get("training", {}).get("task", {})
     layers = tuple(task.get("style_layers") or ())
     if model.kind == "fast":
@@ -392,4 +399,4 @@ def build_fast_task(cfg: FastTrainConfig, batches, device: str | torch.device = 
 
 __all__ = ["FastTrainConfig", "FastTask", "build_fast_task", "calibrated_weights", "perceptual_terms",
            "features_with_margin", "check_loss_margin", "load_style_target", "load_init_net", "earlier_stages",
-           "with_stages", "StyleTarget", "IMAGE_STYLE_LAYERS", "BUILTIN_STYLE_LAYERS", "make_net"]
+           "with_stages", "load_transformer_model", "StyleTarget", "IMAGE_STYLE_LAYERS", "BUILTIN_STYLE_LAYERS", "make_net"]

@@ -32,13 +32,13 @@ from torch import nn
 
 from ..errors import PainterlyError
 from ..features import VGG19Features, resolve_layers
-from ..io.model_file import ModelFileError, load_model_file, save_model_file
+from ..io.model_file import save_model_file
 from ..losses import content_loss, default_style_layer_weight, gram, tv_loss
 from ..nets.transformer import TransformerConfig, TransformerNet
 from ..styles import StyleRegistry
 from .distributed import World, shard
 from .fast import (DEFAULT_CONTENT_LAYERS, FeaturesFactory, calibrated_weights, check_loss_margin, earlier_stages,
-                   features_with_margin, load_style_target, make_net, style_layers_for, with_stages,
+                   features_with_margin, load_style_target, load_transformer_model, make_net, style_layers_for, with_stages,
                    BUILTIN_STYLE_LAYERS, is_builtin_name)
 
 logger = logging.getLogger(__name__)
@@ -118,14 +118,7 @@ def per_sample_gram_loss(features: dict[str, torch.Tensor], targets: dict[str, t
 
 def load_multistyle_model(path: str) -> tuple[TransformerNet, dict]:
     """A trained multistyle network and its metadata; errors for missing or wrong-kind files."""
-    model = load_model_file(path, expected_kind="multistyle")
-    try:
-        config = TransformerConfig(**model.architecture)
-        net = TransformerNet(config)
-        net.load_state_dict(model.state)
-    except (TypeError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(f"{path}: weights do not match its architecture ({str(exc).splitlines()[0][:120]})"
-                             ) from None
+    net, model = load_transformer_model(path, "multistyle")
     return net, model.meta
 
 
