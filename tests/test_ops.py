@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from painterly.ops import luminance_transfer, match_color, resize_longer_side, rgb_to_yiq, yiq_to_rgb
+from painterly.ops import (gaussian_blur, luminance_transfer, match_color, resize_longer_side, restore_detail,
+                          rgb_to_yiq, yiq_to_rgb)
 
 
 def rand(*shape, seed=0, low=0.0, high=1.0, dtype=torch.float32):
@@ -126,3 +127,53 @@ def test_resize_longer_side_keeps_constants_and_range():
     torch.testing.assert_close(out, torch.full((1, 3, 10, 16), 0.7))
     noisy = resize_longer_side(rand(1, 3, 64, 64), 16)  # antialiased: averages, stays near 0.5
     assert 0.35 < noisy.mean() < 0.65 and noisy.std() < rand(1, 3, 64, 64).std()
+
+
+# --------------------------------------------------------------------------- detail
+
+
+@pytest.mark.parametrize("sigma", [0.8, 1.5, 2.0, 3.0])
+def test_gaussian_blur_matches_scipy(sigma):
+    from scipy.ndimage import gaussian_filter
+
+    x = rand(2, 3, 23, 31, seed=1, dtype=torch.float64)
+    ours = gaussian_blur(x, sigma)
+    # scipy's "mirror" is torch's "reflect" (the edge sample is not repeated); same truncation at 3 sigma
+    reference = gaussian_filter(x.numpy(), sigma=(0, 0, sigma, sigma), mode="mirror", truncate=3.0)
+    torch.testing.assert_close(ours, torch.from_numpy(reference), atol=1e-12, rtol=0)
+
+
+def test_gaussian_blur_keeps_constants_and_small_images():
+    flat = torch.full((1, 1, 3, 4), 0.3, dtype=torch.float64)
+    torch.testing.assert_close(gaussian_blur(flat, 4.0), flat)   # too small to reflect: edges repeated
+    assert gaussian_blur(rand(1, 2, 5, 6), 1.0).shape == (1, 2, 5, 6)
+
+
+def test_gaussian_blur_gradcheck():
+    x = rand(1, 2, 7, 8, seed=3, dtype=torch.float64).requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: gaussian_blur(t, 1.2), (x,))
+
+
+def test_restore_detail_adds_the_photos_fine_luminance_as_grey():
+    stylized = rand(1, 3, 40, 50, seed=4, low=0.3, high=0.7, dtype=torch.float64)
+    photo = rand(1, 3, 40, 50, seed=5, dtype=torch.float64)
+    out = restore_detail(stylized, photo, amount=0.5, radius=1.5)
+    # by hand: Y = 0.299 R + 0.587 G + 0.114 B (BT.601), detail = Y - blur(Y), added to R, G and B alike
+    y = 0.299 * photo[:, 0:1] + 0.587 * photo[:, 1:2] + 0.114 * photo[:, 2:3]
+    expected = (stylized + 0.5 * (y - gaussian_blur(y, 1.5))).clamp(0, 1)
+    torch.testing.assert_close(out, expected, atol=1e-12, rtol=0)
+    added = out - stylized
+    inside = ((out > 0) & (out < 1)).all(dim=1)
+    assert inside.float().mean() > 0.95
+    torch.testing.assert_close(added[:, 0][inside], added[:, 1][inside])
+    torch.testing.assert_close(added[:, 0][inside], added[:, 2][inside])
+    assert added.abs().max() > 0.05      # a noisy photo has detail to give
+
+
+def test_restore_detail_zero_amount_flat_photo_and_resizing():
+    stylized = rand(1, 3, 16, 20, seed=6)
+    assert restore_detail(stylized, rand(1, 3, 16, 20, seed=7), amount=0.0) is stylized
+    flat = torch.full((1, 3, 16, 20), 0.4)
+    torch.testing.assert_close(restore_detail(stylized, flat, amount=2.0), stylized)    # no detail to give
+    bigger = rand(1, 3, 32, 40, seed=8)
+    assert restore_detail(stylized, bigger).shape == stylized.shape

@@ -142,6 +142,23 @@ def test_preserve_color_changes_luminance_only(stylizer, content_tensor):
                           yiq_content[:, 1:][inside.expand(-1, 2, -1, -1)], atol=1e-5)
 
 
+def test_detail_is_added_before_the_strength_blend(stylizer, content_tensor):
+    from painterly.ops import restore_detail
+
+    styled = apply_stylizer(stylizer, content_tensor)
+    detailed = apply_stylizer(stylizer, content_tensor, detail=1.0, detail_radius=1.5)
+    torch.testing.assert_close(detailed, restore_detail(styled, content_tensor, 1.0, 1.5))
+    assert not torch.equal(detailed, styled)
+    half = apply_stylizer(stylizer, content_tensor, strength=0.5, detail=1.0, detail_radius=1.5)
+    torch.testing.assert_close(half, (0.5 * (detailed + content_tensor)).clamp(0, 1), atol=1e-6, rtol=0)
+    assert torch.equal(apply_stylizer(stylizer, content_tensor, strength=0.0, detail=1.0), content_tensor)
+    for bad in ({"detail": -0.5}, {"detail": 2.5}, {"detail_radius": 0.0}, {"detail_radius": 100.0}):
+        with pytest.raises(PainterlyError, match="detail"):
+            apply_stylizer(stylizer, content_tensor, **bad)
+        with pytest.raises(PainterlyError, match="detail"):
+            painterly.stylize(content_tensor, style="starry_night", **bad)
+
+
 def test_tiled_api_matches_untiled_closely(models):
     photo = Image.fromarray(make_photo(100, 300))
     whole = np.asarray(painterly.stylize(photo, style="starry_night", model_dir=str(models))).astype(int)
@@ -169,6 +186,13 @@ def test_cli_one_file_with_json(capsys, tmp_path, content_png, models):
     assert summary["images"][0]["output"] == str(out) and summary["images"][0]["seconds"] >= 0
     assert (summary["images"][0]["width"], summary["images"][0]["height"]) == (48, 32)
     assert Image.open(out).size == (48, 32)
+    assert summary["detail"] == 0.0
+    detailed = tmp_path / "detailed.png"
+    code, stdout, stderr = run_cli(capsys, content_png, "-o", detailed, "--style", "starry_night", "--model-dir",
+                                   models, "--json", "--detail", "1", "--detail-radius", "1.5")
+    assert code == 0, stderr
+    assert (json.loads(stdout)["detail"], json.loads(stdout)["detail_radius"]) == (1.0, 1.5)
+    assert not np.array_equal(np.asarray(Image.open(detailed)), np.asarray(Image.open(out)))
 
 
 def test_cli_folder_keeps_names(capsys, tmp_path, content_png, models):
@@ -202,6 +226,8 @@ def test_cli_tiles(capsys, tmp_path, models):
     (["--model", "{models}/trio.safetensors", "--style", "7"], "style index 7 out of range"),
     (["--model-dir", "{models}", "--style", "the_screem"], "did you mean the_scream"),
     (["--model-dir", "{models}", "--style", "udnie", "--strength", "1.5"], "strength must be between 0 and 1"),
+    (["--model-dir", "{models}", "--style", "starry_night", "--detail", "3"], "detail must be between 0 and 2"),
+    (["--model-dir", "{models}", "--style", "starry_night", "--detail-radius", "-1"], "detail radius must be above 0"),
     (["--model", "{models}/trio.safetensors"], "holds 3 styles"),
     (["--model", "{models}/nothing.safetensors"], "model file not found"),
 ])

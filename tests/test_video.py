@@ -258,17 +258,18 @@ def test_video_cli_size_max_frames_and_blend(tmp_path, clip, multi_model, capsys
     out = tmp_path / "small.webm"
     code, stdout, err = run_cli(["video", clip, "-o", out, "--model", multi_model, "--style", "s0:1",
                                  "--style", "s2:1", "--size", "24", "--max-frames", "4", "--strength", "0.5",
-                                 "--temporal", "0.6", "--flow", "farneback", "--temporal-blend", "mean",
+                                 "--detail", "0.5", "--temporal", "0.6", "--flow", "farneback", "--temporal-blend", "mean",
                                  "--json", "--quiet"], capsys)
     assert code == 0, err
     summary = json.loads(stdout)
     assert (summary["frames"], summary["width"], summary["height"], summary["audio"]) == (4, 24, 16, False)
+    assert (summary["detail"], summary["detail_radius"]) == (0.5, 2.0)
     assert summary["config"]["temporal"] == {**summary["config"]["temporal"], "weight": 0.6, "flow": "farneback",
                                              "blend": "mean"}
     assert len(list(read_frames(out))) == 4
 
 
-@pytest.mark.parametrize("case", ["unreadable", "unknown_style", "bad_extension", "temporal_range",
+@pytest.mark.parametrize("case", ["unreadable", "unknown_style", "bad_extension", "temporal_range", "detail_range",
                                   "overwrite_input", "no_model"])
 def test_video_cli_errors(tmp_path, clip, tiny_model, capsys, case):
     bad = tmp_path / "bad.mp4"
@@ -278,6 +279,7 @@ def test_video_cli_errors(tmp_path, clip, tiny_model, capsys, case):
             "unknown_style": ["video", clip, "-o", out, "--model", tiny_model, "--style", "tiny_typo"],
             "bad_extension": ["video", clip, "-o", tmp_path / "out.txt", "--model", tiny_model],
             "temporal_range": ["video", clip, "-o", out, "--model", tiny_model, "--temporal", "1.5"],
+            "detail_range": ["video", clip, "-o", out, "--model", tiny_model, "--detail", "5"],
             "overwrite_input": ["video", clip, "-o", clip, "--model", tiny_model],
             "no_model": ["video", clip, "-o", out, "--style", "no_such_style_anywhere"]}[case]
     code, _, err = run_cli(argv + ["--quiet"], capsys)

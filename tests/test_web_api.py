@@ -90,13 +90,14 @@ def test_thumbnails_are_jpegs_and_names_are_checked(client):
 # ------------------------------------------------------------------ jobs
 
 def test_fast_job_end_to_end(client):
-    response = submit(client, strength="0.8", preserve_color="true")
+    response = submit(client, strength="0.8", preserve_color="true", detail="0.5")
     assert response.status_code == 202, response.text
     created = response.json()
     assert created["status"] == "queued" and valid_job_id(created["id"])
     job = wait_for_job(client, created["id"])
     assert job["status"] == "done", job
     assert job["method"] == "fast" and job["strength"] == 0.8 and job["preserve_color"] is True
+    assert job["detail"] == 0.5
     assert (job["width"], job["height"]) == (48, 40)
     result = client.get(job["result"])
     assert result.headers["content-type"] == "image/png"
@@ -194,6 +195,7 @@ def test_odd_modes_are_accepted(client):
     ({"method": "adaptive", "style": "starry_night"}, "cannot render"),
     ({"strength": "1.5"}, "strength must be between"),
     ({"strength": "strong"}, "strength must be a number"),
+    ({"detail": "2.5"}, "detail must be between"),
     ({"size": "100000"}, "size must be between"),
     ({"iterations": "0"}, "iterations must be between"),
     ({"preserve_color": "maybe"}, "preserve_color must be true or false"),

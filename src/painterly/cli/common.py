@@ -97,6 +97,19 @@ def add_prefer_argument(parser: argparse.ArgumentParser, default: str = "quality
                              "variant (default %(default)s)")
 
 
+def add_detail_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--detail`` and ``--detail-radius``: put the photo's fine detail back (``stylize``, ``video``, ``webcam``)."""
+    from ..methods.stylize import MAX_DETAIL, MAX_DETAIL_RADIUS, StylizeConfig
+
+    defaults = StylizeConfig()
+    parser.add_argument("--detail", type=float, default=defaults.detail, metavar="F",
+                        help=f"put back the photo's fine luminance detail (whiskers, hair, small text) over the "
+                             f"style: 0 = off (default), 1 = all of it, up to {MAX_DETAIL:g}")
+    parser.add_argument("--detail-radius", type=float, default=defaults.detail_radius, metavar="PX",
+                        help=f"--detail brings back what is finer than about this many px (default "
+                             f"{defaults.detail_radius:g}, at most {MAX_DETAIL_RADIUS:g})")
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..methods.feedforward import PRECISIONS
 from ..methods.stylize import METHODS, StylizeConfig
 from ..tiling import STATS_MODES
-from .common import add_device_argument, add_prefer_argument, positive_int, resolve_device
+from .common import add_detail_arguments, add_device_argument, add_prefer_argument, positive_int, resolve_device
 
 DEFAULTS = StylizeConfig()
 OPTIMIZE_RENDER_SIZE = 256   # default longer side for vae: styles rendered by optimisation
@@ -40,6 +40,7 @@ def add_parser(subparsers) -> None:
                    help="AdaIN: one grey-level image per --style, the photo's size; white is where that style "
                         "goes (soft edges blend)")
     p.add_argument("--preserve-color", action="store_true", help="keep the photo's colours (luminance-only transfer)")
+    add_detail_arguments(p)
     p.add_argument("--size", type=positive_int, default=DEFAULTS.size, help="longer side of the result in px")
     p.add_argument("--tile", type=positive_int, default=DEFAULTS.tile, metavar="PX",
                    help="process in tiles of at most PX px a side (for images too large for memory)")
@@ -61,8 +62,8 @@ def add_parser(subparsers) -> None:
 
 def config_from_args(args, device: str) -> StylizeConfig:
     return StylizeConfig(method=args.method, model=args.model, strength=args.strength,
-                         preserve_color=args.preserve_color, size=args.size, tile=args.tile,
-                         tile_stats=args.tile_stats, device=device, precision=args.precision, runtime=args.runtime,
+                         preserve_color=args.preserve_color, detail=args.detail, detail_radius=args.detail_radius,
+                         size=args.size, tile=args.tile, tile_stats=args.tile_stats, device=device, precision=args.precision, runtime=args.runtime,
                          max_pixels=args.max_pixels, model_dir=args.model_dir, prefer=args.prefer).validate()
 
 
@@ -159,7 +160,8 @@ def run(args) -> int:
         summary = {"method": prepared.method, "model": prepared.model, "styles": styles,
                    "style_names": list(getattr(prepared.stylizer, "style_names", [])),
                    "device": config.device, "precision": config.precision, "strength": config.strength,
-                   "preserve_color": config.preserve_color, "tile": config.tile, "images": records,
+                   "preserve_color": config.preserve_color, "detail": config.detail,
+                   "detail_radius": config.detail_radius, "tile": config.tile, "images": records,
                    "total_seconds": round(time.perf_counter() - start_all, 4)}
         print(json.dumps(summary, indent=2))
     return 0

@@ -12,14 +12,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..temporal import BLENDS, FLOW_METHODS, TemporalConfig, VideoConfig
-from .common import ProgressBar, add_device_argument, add_prefer_argument, non_negative_float, positive_int, resolve_device
+from .common import (ProgressBar, add_detail_arguments, add_device_argument, add_prefer_argument, non_negative_float,
+                     positive_int, resolve_device)
 
 DEFAULTS = VideoConfig()
 TEMPORAL_DEFAULTS = TemporalConfig()
 
 
 def add_model_arguments(p, style_help: str, prefer: str = "quality") -> None:
-    """``--style`` (repeatable), ``--model``, ``--method``, ``--strength``, ``--preserve-color``, ``--prefer``:
+    """``--style`` (repeatable), ``--model``, ``--method``, ``--strength``, ``--preserve-color``, ``--detail``,
+    ``--detail-radius``, ``--prefer``:
     the same meaning as for ``painterly stylize``; shared by ``video`` and ``webcam`` (``prefer``: the default)."""
     from ..methods.stylize import METHODS, StylizeConfig
 
@@ -33,6 +35,7 @@ def add_model_arguments(p, style_help: str, prefer: str = "quality") -> None:
     p.add_argument("--strength", type=non_negative_float, default=defaults.strength, metavar="F",
                    help="0 = the input, 1 = full style (default %(default)g)")
     p.add_argument("--preserve-color", action="store_true", help="keep the input's colours (luminance-only transfer)")
+    add_detail_arguments(p)
     add_prefer_argument(p, prefer)
 
 
@@ -69,7 +72,7 @@ def add_parser(subparsers) -> None:
 
 def make_stylize(specs: Sequence[str] | None, model: str | None, method: str, device: str,
                  strength: float = 1.0, preserve_color: bool = False, cache: dict | None = None,
-                 prefer: str = "quality"):
+                 prefer: str = "quality", detail: float = 0.0, detail_radius: float = 2.0):
     """(``images -> images``, :class:`~painterly.methods.stylize.Prepared`) for the style flags.
 
     The model is chosen and the style parsed exactly as ``painterly stylize`` does
@@ -88,7 +91,8 @@ def make_stylize(specs: Sequence[str] | None, model: str | None, method: str, de
     cache = {} if cache is None else cache
     if key not in cache:
         config = StylizeConfig(method=method, model=None if model is None else str(model), strength=strength,
-                               preserve_color=preserve_color, device=device, prefer=prefer)
+                               preserve_color=preserve_color, device=device, prefer=prefer, detail=detail,
+                               detail_radius=detail_radius)
         cache[key] = prepare(style, config).stylizer
     stylizer = cache[key]
     if stylizer.kind in TRANSFORMER_KINDS and request.images:
@@ -97,7 +101,8 @@ def make_stylize(specs: Sequence[str] | None, model: str | None, method: str, de
     arg = stylizer_style(stylizer, request)
 
     def stylize(images):
-        return apply_stylizer(stylizer, images, arg, strength, preserve_color)
+        return apply_stylizer(stylizer, images, arg, strength, preserve_color, detail=detail,
+                              detail_radius=detail_radius)
 
     stylize(_probe_image(device))
     name = getattr(stylizer, "name", None) or (Path(str(key[1])).stem if key[1] else stylizer.kind)
@@ -127,7 +132,8 @@ def run(args) -> int:
     info = probe_video(args.input)
     device = resolve_device(args.device)
     stylize, prepared = make_stylize(args.style, args.model, args.method, device, args.strength,
-                                     args.preserve_color, prefer=args.prefer)
+                                     args.preserve_color, prefer=args.prefer, detail=args.detail,
+                                     detail_radius=args.detail_radius)
     total = info.frame_count_estimate
     bar = ProgressBar("video", min(total, config.max_frames or total) or 1, enabled=not args.quiet)
     bar.bar.unit = "frame"
@@ -137,7 +143,8 @@ def run(args) -> int:
         bar.close()
     if args.json:
         summary = {**result.to_dict(), "input": str(args.input), "model": prepared.model, "kind": prepared.method,
-                   "style": args.style, "strength": args.strength, "preserve_color": args.preserve_color}
+                   "style": args.style, "strength": args.strength, "preserve_color": args.preserve_color,
+                   "detail": args.detail, "detail_radius": args.detail_radius}
         print(json.dumps(summary, indent=2, default=str))
     else:
         flick = result.flicker

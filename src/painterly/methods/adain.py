@@ -187,15 +187,22 @@ class AdainStylizer:
 
     def __init__(self, decoder: torch.nn.Module, encoder: torch.nn.Module | None = None,
                  config: AdainConfig | None = None, registry: StyleRegistry | StoredStyleStats | None = None,
-                 meta: dict | None = None):
+                 meta: dict | None = None, dtype: torch.dtype = torch.float32):
         """``encoder`` maps images to ``{"relu4_1": features}`` (default: VGG19); ``registry`` gives the built-in
-        styles' statistics in its feature space (a compact model's own: :class:`StoredStyleStats`)."""
+        styles' statistics in its feature space (a compact model's own: :class:`StoredStyleStats`).
+        ``dtype`` (float32, bfloat16, float16) is what the encoder and decoder compute in; the
+        AdaIN statistics and the blend are always float32."""
         # channels-last: at 512 px on one CPU thread 1.3x faster for VGG19 and the shipped decoder, 1.7x for
         # the compact model (its thin convolutions), with the same outputs
         self.decoder = decoder.eval().to(memory_format=torch.channels_last)
-        self.device = next(decoder.parameters()).device
+        params = next(decoder.parameters(), None)   # onnxruntime graphs (OnnxGraph) have none: CPU
+        self.device = params.device if params is not None else torch.device("cpu")
         self.encoder = (encoder or VGG19Features([ENCODER_LAYER])).to(self.device).eval()
         self.encoder.to(memory_format=torch.channels_last)
+        self.dtype = dtype
+        if dtype != torch.float32:
+            self.encoder.to(dtype)
+            self.decoder.to(dtype)
         self.config = (config or AdainConfig()).validate()
         self.registry = registry or StyleRegistry()
         self.meta = dict(meta or {})
@@ -210,11 +217,12 @@ class AdainStylizer:
 
     # -- pieces
     def encode(self, images: torch.Tensor) -> torch.Tensor:
-        images = images.to(self.device, torch.float32).contiguous(memory_format=torch.channels_last)
-        return self.encoder(images)[ENCODER_LAYER]
+        images = images.to(self.device, self.dtype).contiguous(memory_format=torch.channels_last)
+        return self.encoder(images)[ENCODER_LAYER].float()
 
     def decode(self, features: torch.Tensor) -> torch.Tensor:
-        return self.decoder(features.contiguous(memory_format=torch.channels_last)).clamp(0, 1)
+        features = features.to(self.dtype).contiguous(memory_format=torch.channels_last)
+        return self.decoder(features).float().clamp(0, 1)
 
     def style_items(self, style: StyleArg) -> list[tuple[object, float]]:
         """``style`` as a list of (single style, weight)."""
@@ -324,12 +332,38 @@ def decoder_from_state(state: dict[str, torch.Tensor], architecture: dict, path:
     return decoder
 
 
+def compact_onnx_pair(path: Path, device: str, runtime: str) -> tuple[Path, Path] | None:
+    """The encoder and decoder ONNX graphs next to a compact AdaIN model to run instead, per
+    ``runtime``: ``onnx`` requires them, ``auto`` takes them on the CPU when both exist and
+    onnxruntime is installed, ``torch`` never does (as :func:`~painterly.methods.feedforward.onnx_sibling`)."""
+    import importlib.util
+
+    from .feedforward import RUNTIMES
+    from .onnx_runtime import compact_onnx_paths
+
+    if runtime not in RUNTIMES:
+        raise PainterlyError(f"unknown runtime {runtime!r}: use {', '.join(RUNTIMES)}")
+    pair = compact_onnx_paths(path)
+    exists = all(p.is_file() for p in pair)
+    if runtime == "torch":
+        return None
+    if runtime == "onnx":
+        if not exists:
+            raise ModelFileError(f"{pair[0]}: no ONNX export of this model (make one with `painterly export`)")
+        return pair
+    usable = str(device) == "cpu" and exists and importlib.util.find_spec("onnxruntime") is not None
+    return pair if usable else None
+
+
 def load_adain_stylizer(model: str | Path | None = None, device: str = "cpu", precision: str = "auto",
-                        config: AdainConfig | None = None, **overrides) -> AdainStylizer:
+                        config: AdainConfig | None = None, runtime: str = "auto", **overrides) -> AdainStylizer:
     """An :class:`AdainStylizer` from a model file or a built-in model's name (None: the built-in decoder).
 
-    ``overrides`` set :class:`AdainConfig` fields (e.g. ``strength=0.5``). ``precision`` is
-    accepted for the common loader signature; the AdaIN stylizer computes in float32.
+    ``overrides`` set :class:`AdainConfig` fields (e.g. ``strength=0.5``). ``precision``
+    (:func:`adain_dtype`): what the encoder and decoder compute in; ``auto`` is float32.
+    ``runtime`` (auto | torch | onnx): a compact model's ONNX graphs, where they lie next to
+    it, run with onnxruntime in float32 (:func:`compact_onnx_pair`; as many threads as PyTorch
+    uses); ``auto`` leaves them for PyTorch when a lower precision is asked for.
     """
     from .feedforward import resolve_model_path   # a file, NAME(.safetensors) here, or a built-in model's name
 
@@ -339,12 +373,35 @@ def load_adain_stylizer(model: str | Path | None = None, device: str = "cpu", pr
                              "adain` and pass it with --model, or use `painterly optimize` for any painting")
     loaded = load_model_file(path, expected_kind="adain")
     config = replace(config or AdainConfig(), **overrides)
+    dtype = adain_dtype(precision, device)
+    if dtype != torch.float32 and runtime == "onnx":
+        raise PainterlyError(f"the onnx runtime computes in float32: use --precision fp32 (or auto) with it, "
+                             f"or --runtime torch for {precision}")
     if loaded.architecture.get("encoder", "vgg19") == "compact":
         encoder, decoder, stats = compact_from_state(loaded.state, loaded.architecture, path)
+        pair = compact_onnx_pair(path, device, runtime if dtype == torch.float32 else "torch")
+        if pair is not None:
+            from .onnx_runtime import OnnxGraph
+
+            threads = torch.get_num_threads()
+            encoder, decoder = OnnxGraph(pair[0], threads, key=ENCODER_LAYER), OnnxGraph(pair[1], threads)
         return AdainStylizer(decoder.to(device), encoder=encoder, config=config, meta=loaded.meta,
-                             registry=StoredStyleStats(stats))
+                             registry=StoredStyleStats(stats), dtype=dtype)
     decoder = decoder_from_state(loaded.state, loaded.architecture, path).to(device)
-    return AdainStylizer(decoder, config=config, meta=loaded.meta)
+    return AdainStylizer(decoder, config=config, meta=loaded.meta, dtype=dtype)
+
+
+def adain_dtype(precision: str, device: str | torch.device) -> torch.dtype:
+    """The dtype the AdaIN encoder and decoder compute in: ``auto`` and ``fp32`` float32,
+    ``bf16`` bfloat16 (on a CPU fast only with AVX512-BF16 or AMX: about 2x for the compact
+    model, outputs on average half a grey level from float32's), ``fp16`` float16 (CUDA only)."""
+    from .feedforward import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise PainterlyError(f"unknown precision {precision!r}: use {', '.join(PRECISIONS)}")
+    if precision == "fp16" and torch.device(device).type != "cuda":
+        raise PainterlyError("fp16 needs a CUDA device; on a CPU use --precision bf16")
+    return {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision, torch.float32)
 
 
 class StoredStyleStats:
@@ -395,5 +452,5 @@ def compact_from_state(state: dict[str, torch.Tensor], architecture: dict, path:
     return encoder, decoder, stats
 
 
-__all__ = ["AdainConfig", "AdainStylizer", "StoredStyleStats", "load_adain_stylizer", "blend_style_stats", "masked_mean_std",
+__all__ = ["AdainConfig", "AdainStylizer", "StoredStyleStats", "load_adain_stylizer", "compact_onnx_pair", "adain_dtype", "blend_style_stats", "masked_mean_std",
            "adain_regions", "check_masks", "check_strength", "builtin_decoder_path"]

@@ -426,7 +426,8 @@ def load_stylizer(model: str | Path | None, kind: str | None = None, device: str
         if onnx is not None:
             return _loader(ONNX_SUFFIX)(onnx, kind=kind, device=device)
         return load_transformer_stylizer(path, device=device, precision=precision)
-    return _loader(file_kind)(model=path, device=device, precision=precision)
+    extra = {"runtime": runtime} if file_kind == "adain" else {}   # a compact AdaIN model's ONNX graphs
+    return _loader(file_kind)(model=path, device=device, precision=precision, **extra)
 
 
 __all__ = ["Stylizer", "TransformerStylizer", "ModelInfo", "load_stylizer", "load_transformer_stylizer",

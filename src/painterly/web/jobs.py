@@ -33,6 +33,7 @@ class JobRequest:
     style: str | None                # built-in style name; None when a style image was uploaded
     strength: float = 1.0
     preserve_color: bool = False
+    detail: float = 0.0              # the photo's fine detail put back (painterly.ops.restore_detail)
     size: int = 512                  # longer side of the result, px
     iterations: int = 150            # optimisation steps (optimize only)
 
@@ -69,6 +70,7 @@ def run_job(request: JobRequest, content_path: Path, style_path: Path | None, re
             cache: StylizerCache | None = None) -> tuple[int, int]:
     """Stylise the uploaded photo as ``request`` says; write ``result_path`` (PNG, atomically)."""
     from ..io.image import load_image, save_image, tensor_to_pil
+    from ..ops import restore_detail
 
     content = load_image(content_path, size=request.size)
     style = str(style_path) if style_path is not None else request.style
@@ -82,14 +84,15 @@ def run_job(request: JobRequest, content_path: Path, style_path: Path | None, re
         preserve = "luminance" if request.preserve_color else None
         result = optimize_tensor(content, style, callbacks=[report], size=max(content.shape[-2:]),
                                  iterations=request.iterations, preserve_color=preserve, device=device)
-        image = result.image
+        image = restore_detail(result.image, content.to(result.image.device), request.detail)
         if request.strength < 1.0:
             image = content.lerp(image, request.strength)
     else:
         from ..methods.stylize import StylizeConfig, prepare, stylize_tensor
 
         config = StylizeConfig(method=request.method, strength=request.strength,
-                               preserve_color=request.preserve_color, device=device, model_dir=model_dir)
+                               preserve_color=request.preserve_color, detail=request.detail, device=device,
+                               model_dir=model_dir)
         key = (request.method, style if style_path is None else None)
         prepared = (cache.get(key, lambda: prepare(style, config)) if cache is not None and style_path is None
                     else prepare(style, config))

@@ -182,6 +182,7 @@ async function submit() {
     else form.append("style", state.style);
     form.append("method", method);
     form.append("strength", $("strength").value);
+    form.append("detail", $("detail").value);
     form.append("size", $("size").value);
     form.append("preserve_color", $("preserve-color").checked ? "true" : "false");
     if (method === "optimize" || method === "auto") form.append("iterations", $("iterations").value);
@@ -262,6 +263,7 @@ async function webcam() {
 window.addEventListener("DOMContentLoaded", async () => {
   setUpDropzone();
   $("strength").addEventListener("input", (e) => { $("strength-value").textContent = Number(e.target.value).toFixed(2); });
+  $("detail").addEventListener("input", (e) => { $("detail-value").textContent = Number(e.target.value).toFixed(1); });
   $("go").addEventListener("click", submit);
   $("method").addEventListener("change", (e) => {
     $("iterations-label").hidden = !["auto", "optimize"].includes(e.target.value);
