@@ -1,6 +1,7 @@
 """Render docs/gallery.md: every built-in style on three sample photos.
 
     python scripts/make_gallery.py [--size 256] [--iterations 100] [--workers 2] [--only NAME ...]
+    python scripts/make_gallery.py --markdown-only     # rewrite docs/gallery.md from docs/gallery.json
 
 The photos are scikit-image's public-domain samples (astronaut, coffee, chelsea), which no
 built-in model was trained on. Each style is rendered with every feed-forward method that ships
@@ -43,6 +44,21 @@ def has_both_variants(name: str) -> bool:
 
     single = [m for m in find_models_for_style(name) if m.kind == "fast"]
     return len({is_speed_variant(m) for m in single}) == 2
+
+
+def per_style_recipes(names) -> str:
+    """The built-in per-style networks of ``names`` (full and CPU-speed), grouped by the crop and
+    steps their training records hold: "`a`, `b` at 192 px crops and 900 steps; ..."."""
+    from painterly.methods.feedforward import available_models
+
+    groups: dict[tuple[int, int], list[str]] = {}
+    for model in available_models():
+        if model.kind == "fast" and model.styles and model.styles[0] in names:
+            training = model.meta.get("training", {})
+            key = (training.get("task", {}).get("crop"), training.get("steps"))
+            groups.setdefault(key, []).append(model.name)
+    return "; ".join(f"{', '.join(f'`{n}`' for n in sorted(models))} at {crop} px crops and {steps:,} steps"
+                     for (crop, steps), models in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])))
 
 
 def render(task: tuple[str, str, int, int]) -> dict:
@@ -97,7 +113,11 @@ def main() -> None:
     p.add_argument("--iterations", type=int, default=100)
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--only", nargs="*", default=None)
+    p.add_argument("--markdown-only", action="store_true", help="rewrite docs/gallery.md from docs/gallery.json")
     args = p.parse_args()
+    if args.markdown_only:
+        write_markdown(json.loads((ROOT / "docs" / "gallery.json").read_text()))
+        return
     ready = method_status()
     entries = [e for e in list_styles() if not args.only or e.name in args.only]
     tasks, labels = [], {}
@@ -130,8 +150,6 @@ def main() -> None:
 
 
 def write_markdown(known: dict) -> None:
-    quality = ", ".join(f"`{name}`" for name in sorted(known) if name != "wheat_field"   # named on its own below
-                        and any(m["method"] == SPEED_ROW for m in known[name]["methods"]))
     lines = ["# Gallery: every built-in style on three sample photos", "",
              "scikit-image's astronaut, coffee and chelsea photos (public domain; no shipped model saw",
              "them in training), each style rendered with every feed-forward method that ships for it, one row",
@@ -145,11 +163,9 @@ def write_markdown(known: dict) -> None:
              "Left to right: astronaut, coffee, chelsea. Regenerate: `python scripts/make_gallery.py`",
              "(add `--only NAME ...` for some styles).", "",
              "Every network here was trained on a CPU at reduced size (docs/training.md, docs/adain.md): the",
-             "multi-style network `zoo` at 160-192 px crops and 4,060 steps, the per-style `NAME_fast` networks of",
-             "the built-in styles at 192 px crops and 1,500 steps, their full-architecture quality variants",
-             f"({quality}) at 192 px crops and 900 steps,",
-             "`wheat_field` and `wheat_field_fast` at 192 px",
-             "crops and 900 steps, the AdaIN decoder at 64 px crops, the artist-level `van_gogh` at 192 px crops",
+             "multi-style network `zoo` at 160-192 px crops and 4,060 steps, the per-style networks",
+             f"{per_style_recipes(set(known))},",
+             "the AdaIN decoder at 64 px crops, the artist-level `van_gogh` at 192 px crops",
              "and 3,059 steps with a 1/4 bottleneck instead of the paper's 1/16 ([artist.md](artist.md)). The",
              "optimisation method (`painterly optimize --style NAME`) keeps more of the photo; its defaults on",
              "three of these styles, old against new, are in [gallery_defaults.jpg](gallery_defaults.jpg) (left",

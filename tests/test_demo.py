@@ -21,6 +21,12 @@ def test_demo_writes_result_gif_networks_and_sheet(tmp_path, capsys):
     networks = [m for m in available_models() if m.kind in LOADERS]
     panels = [f"{m.kind}_{m.name}.png" for m in networks]
     assert len(set(panels)) == len(panels)                 # one file per model, none overwritten
+    written = said.split("Wrote ", 1)[1].split(" and sheet.png")[0].split(", ")[2:]
+    assert sorted(written) == sorted(panels)
+    from painterly.catalog import METHOD_ORDER
+
+    kinds = [next(m.kind for m in networks if f"{m.kind}_{m.name}.png" == name) for name in written]
+    assert [METHOD_ORDER.index(k) for k in kinds] == sorted(METHOD_ORDER.index(k) for k in kinds)   # grouped by method
     for name in panels:
         with Image.open(out / name) as image:
             image.load()

@@ -73,6 +73,17 @@ def test_webcam_prefers_the_speed_network_of_a_style_and_says_which_ran(tmp_path
     assert code == 2 and "invalid choice: 'fastest'" in err
 
 
+def test_webcam_runs_the_compact_adain_model_in_bf16_with_detail_and_refuses_fp16_on_a_cpu(camera_file, capsys):
+    argv = ["webcam", "--method", "adain", "--model", "adain_compact", "--style", "udnie", "--style", "the_scream",
+            "--camera", camera_file, "--headless", "--frames", "3", "--size", "32", "--json", "--detail", "1"]
+    code, stdout, err = run_cli([*argv, "--precision", "bf16"], capsys)
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["frames"] == 3 and summary["models"] == ["adain_compact", "adain_compact"]
+    code, _, err = run_cli([*argv, "--precision", "fp16"], capsys)
+    assert code == 2 and err.startswith("error: ") and "fp16 needs a CUDA device" in err
+
+
 def test_headless_stops_at_end_of_file(tmp_path, camera_file, multi_model, capsys):
     code, stdout, _ = run_cli(["webcam", "--model", multi_model, "--style", "s2", "--camera", camera_file,
                                "--headless", "--frames", "50", "--size", str(W), "--json", "--mirror",

@@ -83,12 +83,15 @@ def run(args) -> int:
 def network_results(photo, size: int, device: str, style_name: str = "starry_night"):
     """(label, image, file stem ``KIND_MODEL``) for the photo through every installed network: each fast model, a blend
     of two styles of each multi-style model (:func:`blend_pair`), an AdaIN decoder with ``style_name`` (any
-    style works there), and the other kinds with their first style."""
+    style works there), and the other kinds with their first style; grouped by method in
+    :data:`painterly.catalog.METHOD_ORDER` (per-style, multi-style, AdaIN, artist-level), by name within one."""
+    from ..catalog import METHOD_ORDER
     from ..methods.adain import BUILTIN_DECODER
     from ..methods.feedforward import LOADERS, available_models
     from ..methods.stylize import stylize
 
-    for model in available_models():
+    rank = {kind: i for i, kind in enumerate(METHOD_ORDER)}
+    for model in sorted(available_models(), key=lambda m: (rank.get(m.kind, len(rank)), m.name)):
         if model.kind not in LOADERS:   # e.g. the style-space VAEs: not stylizers
             continue
         styles = list(model.styles)

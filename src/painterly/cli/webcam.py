@@ -255,7 +255,7 @@ def run(args) -> int:
     for spec in specs:
         stylize, prepared = make_stylize([spec] if spec else None, args.model, args.method, device, args.strength,
                                          args.preserve_color, cache, prefer=args.prefer, detail=args.detail,
-                                         detail_radius=args.detail_radius)
+                                         detail_radius=args.detail_radius, precision=args.precision)
         styles.append((spec or prepared.model, stylize))
         models.append(prepared.model)
     capture = open_camera(config.camera)
