@@ -340,8 +340,9 @@ def export_compact_adain(model: str | os.PathLike, path: str | os.PathLike, opse
             if tolerance is not None and not diff <= tolerance:
                 raise OnnxError(f"{targets[part]}: onnxruntime differs from PyTorch by {diff:.2e} "
                                 f"(> {tolerance:g}); try another --opset")
+            # check_size: the random image the check ran on (the decoder got its encoded features)
             results.append(ExportResult(targets[part], opset, len(stylizer.style_names),
-                                        tuple(check.shape[-2:]), diff, Path(tmp).stat().st_size))
+                                        tuple(check_image.shape[-2:]), diff, Path(tmp).stat().st_size))
         for tmp, part in zip(written, targets):
             publish(tmp, targets[part])
     except BaseException:
