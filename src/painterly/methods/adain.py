@@ -452,5 +452,6 @@ def compact_from_state(state: dict[str, torch.Tensor], architecture: dict, path:
     return encoder, decoder, stats
 
 
-__all__ = ["AdainConfig", "AdainStylizer", "StoredStyleStats", "load_adain_stylizer", "compact_onnx_pair", "adain_dtype", "blend_style_stats", "masked_mean_std",
-           "adain_regions", "check_masks", "check_strength", "builtin_decoder_path"]
+__all__ = ["AdainConfig", "AdainStylizer", "StoredStyleStats", "load_adain_stylizer", "compact_onnx_pair", "adain_dtype",
+           "blend_style_stats", "masked_mean_std", "adain_regions", "check_masks", "check_strength",
+           "builtin_decoder_path"]
