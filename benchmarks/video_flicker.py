@@ -101,6 +101,7 @@ def main() -> None:
     from PIL import Image
 
     from painterly.cli.video import make_stylize
+    from painterly.methods.stylize import StylizeConfig
     from painterly.temporal import TemporalConfig, VideoConfig, sharpness, stylize_video, warping_error
 
     torch.set_num_threads(args.threads)
@@ -108,7 +109,7 @@ def main() -> None:
     out = Path(args.out)
     clip = make_clip(out / "clip.mp4", args.frames, args.width, args.height, args.fps)
     model = pick_model(args.model)
-    stylize, prepared = make_stylize(args.style, model, "auto", "cpu")
+    stylize, prepared = make_stylize(args.style, StylizeConfig(model=str(model), device="cpu"))
     load = os.getloadavg()
 
     rows, results, inputs = [], [], None

@@ -8,10 +8,10 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from ..methods.feedforward import PRECISIONS
 from ..methods.stylize import METHODS, StylizeConfig
 from ..tiling import STATS_MODES
-from .common import add_detail_arguments, add_device_argument, add_prefer_argument, positive_int, resolve_device
+from .common import (add_detail_arguments, add_device_argument, add_precision_argument, add_prefer_argument,
+                     positive_int, resolve_device)
 
 DEFAULTS = StylizeConfig()
 OPTIMIZE_RENDER_SIZE = 256   # default longer side for vae: styles rendered by optimisation
@@ -46,8 +46,7 @@ def add_parser(subparsers) -> None:
                    help="process in tiles of at most PX px a side (for images too large for memory)")
     p.add_argument("--tile-stats", choices=STATS_MODES, default=DEFAULTS.tile_stats,
                    help="instance-norm statistics when tiling: from a preview (fast), exact (slow), per tile")
-    p.add_argument("--precision", choices=PRECISIONS, default=DEFAULTS.precision,
-                   help="autocast on GPUs: auto = fp16 on CUDA, fp32 on CPU")
+    add_precision_argument(p)
     p.add_argument("--runtime", choices=("auto", "torch", "onnx"), default=DEFAULTS.runtime,
                    help="auto: a model's shipped .onnx export with onnxruntime on the CPU (faster), else PyTorch")
     p.add_argument("--model-dir", default=DEFAULTS.model_dir, help="look up model names here instead of built-ins")

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..temporal import BLENDS, FLOW_METHODS, TemporalConfig, VideoConfig
-from .common import (ProgressBar, add_detail_arguments, add_device_argument, add_prefer_argument, non_negative_float,
-                     positive_int, resolve_device)
+from .common import (ProgressBar, add_detail_arguments, add_device_argument, add_precision_argument,
+                     add_prefer_argument, non_negative_float, positive_int, resolve_device)
 
 DEFAULTS = VideoConfig()
 TEMPORAL_DEFAULTS = TemporalConfig()
@@ -36,12 +36,17 @@ def add_model_arguments(p, style_help: str, prefer: str = "quality") -> None:
                    help="0 = the input, 1 = full style (default %(default)g)")
     p.add_argument("--preserve-color", action="store_true", help="keep the input's colours (luminance-only transfer)")
     add_detail_arguments(p)
-    from ..methods.feedforward import PRECISIONS
-
-    p.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
-                   help="auto = fp16 on CUDA, fp32 on CPU; bf16 runs the compact AdaIN model about 2x faster on "
-                        "CPUs with bf16 units (as for `painterly stylize`)")
+    add_precision_argument(p)
     add_prefer_argument(p, prefer)
+
+
+def model_config_from_args(args, device: str):
+    """The :class:`~painterly.methods.stylize.StylizeConfig` of :func:`add_model_arguments`' flags."""
+    from ..methods.stylize import StylizeConfig
+
+    return StylizeConfig(method=args.method, model=args.model, strength=args.strength,
+                         preserve_color=args.preserve_color, detail=args.detail, detail_radius=args.detail_radius,
+                         precision=args.precision, device=device, prefer=args.prefer)
 
 
 def add_parser(subparsers) -> None:
@@ -75,11 +80,10 @@ def add_parser(subparsers) -> None:
 # --------------------------------------------------------------------------- shared with webcam
 
 
-def make_stylize(specs: Sequence[str] | None, model: str | None, method: str, device: str,
-                 strength: float = 1.0, preserve_color: bool = False, cache: dict | None = None,
-                 prefer: str = "quality", detail: float = 0.0, detail_radius: float = 2.0,
-                 precision: str = "auto"):
-    """(``images -> images``, :class:`~painterly.methods.stylize.Prepared`) for the style flags.
+def make_stylize(specs: Sequence[str] | None, config=None, cache: dict | None = None):
+    """(``images -> images``, :class:`~painterly.methods.stylize.Prepared`) for the style flags:
+    ``config`` is a :class:`~painterly.methods.stylize.StylizeConfig` (model, method, strength,
+    colour, detail, precision, preference, device; default its defaults).
 
     The model is chosen and the style parsed exactly as ``painterly stylize`` does
     (:func:`painterly.methods.stylize.prepare`; ``.onnx`` models run on onnxruntime).
@@ -91,14 +95,12 @@ def make_stylize(specs: Sequence[str] | None, model: str | None, method: str, de
     from ..methods.stylize import Prepared, StylizeConfig, apply_stylizer, choose_model, parse_style, prepare, \
         stylizer_style
 
+    config = config or StylizeConfig()
     style = list(specs) if specs else None
     request = parse_style(style)
-    key = choose_model(request, method, model, prefer=prefer)
+    key = choose_model(request, config.method, config.model, prefer=config.prefer)
     cache = {} if cache is None else cache
     if key not in cache:
-        config = StylizeConfig(method=method, model=None if model is None else str(model), strength=strength,
-                               preserve_color=preserve_color, device=device, prefer=prefer, detail=detail,
-                               detail_radius=detail_radius, precision=precision)
         cache[key] = prepare(style, config).stylizer
     stylizer = cache[key]
     if stylizer.kind in TRANSFORMER_KINDS and request.images:
@@ -107,10 +109,10 @@ def make_stylize(specs: Sequence[str] | None, model: str | None, method: str, de
     arg = stylizer_style(stylizer, request)
 
     def stylize(images):
-        return apply_stylizer(stylizer, images, arg, strength, preserve_color, detail=detail,
-                              detail_radius=detail_radius)
+        return apply_stylizer(stylizer, images, arg, config.strength, config.preserve_color,
+                              detail=config.detail, detail_radius=config.detail_radius)
 
-    stylize(_probe_image(device))
+    stylize(_probe_image(config.device))
     name = getattr(stylizer, "name", None) or (Path(str(key[1])).stem if key[1] else stylizer.kind)
     return stylize, Prepared(stylizer, arg, stylizer.kind, str(name))
 
@@ -137,9 +139,7 @@ def run(args) -> int:
     config = config_from_args(args)
     info = probe_video(args.input)
     device = resolve_device(args.device)
-    stylize, prepared = make_stylize(args.style, args.model, args.method, device, args.strength,
-                                     args.preserve_color, prefer=args.prefer, detail=args.detail,
-                                     detail_radius=args.detail_radius, precision=args.precision)
+    stylize, prepared = make_stylize(args.style, model_config_from_args(args, device))
     total = info.frame_count_estimate
     bar = ProgressBar("video", min(total, config.max_frames or total) or 1, enabled=not args.quiet)
     bar.bar.unit = "frame"

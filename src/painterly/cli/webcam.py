@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import PainterlyError
 from ..temporal import TemporalConfig
 from .common import add_device_argument, non_negative_float, positive_int, resolve_device
-from .video import add_model_arguments, make_stylize
+from .video import add_model_arguments, make_stylize, model_config_from_args
 
 WINDOW = "painterly webcam"
 QUIT_KEYS = (ord("q"), ord("Q"), 27)
@@ -252,10 +252,9 @@ def run(args) -> int:
     device = resolve_device(args.device)
     specs = args.style or [None]
     styles, models, cache = [], [], {}
+    model_config = model_config_from_args(args, device)
     for spec in specs:
-        stylize, prepared = make_stylize([spec] if spec else None, args.model, args.method, device, args.strength,
-                                         args.preserve_color, cache, prefer=args.prefer, detail=args.detail,
-                                         detail_radius=args.detail_radius, precision=args.precision)
+        stylize, prepared = make_stylize([spec] if spec else None, model_config, cache)
         styles.append((spec or prepared.model, stylize))
         models.append(prepared.model)
     capture = open_camera(config.camera)

@@ -332,27 +332,13 @@ def decoder_from_state(state: dict[str, torch.Tensor], architecture: dict, path:
     return decoder
 
 
-def compact_onnx_pair(path: Path, device: str, runtime: str) -> tuple[Path, Path] | None:
+def compact_onnx_pair(path: Path, device: str, runtime: str) -> list[Path] | None:
     """The encoder and decoder ONNX graphs next to a compact AdaIN model to run instead, per
-    ``runtime``: ``onnx`` requires them, ``auto`` takes them on the CPU when both exist and
-    onnxruntime is installed, ``torch`` never does (as :func:`~painterly.methods.feedforward.onnx_sibling`)."""
-    import importlib.util
-
-    from .feedforward import RUNTIMES
+    ``runtime``, by the rule of :func:`~painterly.methods.feedforward.onnx_siblings`."""
+    from .feedforward import onnx_siblings
     from .onnx_runtime import compact_onnx_paths
 
-    if runtime not in RUNTIMES:
-        raise PainterlyError(f"unknown runtime {runtime!r}: use {', '.join(RUNTIMES)}")
-    pair = compact_onnx_paths(path)
-    exists = all(p.is_file() for p in pair)
-    if runtime == "torch":
-        return None
-    if runtime == "onnx":
-        if not exists:
-            raise ModelFileError(f"{pair[0]}: no ONNX export of this model (make one with `painterly export`)")
-        return pair
-    usable = str(device) == "cpu" and exists and importlib.util.find_spec("onnxruntime") is not None
-    return pair if usable else None
+    return onnx_siblings(compact_onnx_paths(path), device, runtime)
 
 
 def load_adain_stylizer(model: str | Path | None = None, device: str = "cpu", precision: str = "auto",

@@ -379,26 +379,27 @@ def _loader(kind: str):
     return getattr(module, function)
 
 
-def onnx_sibling(path: Path, device: str, runtime: str) -> Path | None:
-    """The ``.onnx`` export next to a ``.safetensors`` model to run instead, per ``runtime``.
-
-    ``runtime="onnx"`` requires it; ``"auto"`` uses it on the CPU when it exists and
-    onnxruntime is installed (1.5-2x faster than eager PyTorch there, benchmarks/README.md);
-    ``"torch"`` never does.
-    """
-    import importlib.util
-
+def onnx_siblings(files: Sequence[Path], device: str, runtime: str) -> list[Path] | None:
+    """ONNX exports lying next to a model to run instead, per ``runtime``: ``onnx`` requires all of
+    ``files``; ``auto`` takes them on the CPU when they all exist and onnxruntime is installed
+    (1.3-2x faster than eager PyTorch there, benchmarks/README.md); ``torch`` never does."""
     if runtime not in RUNTIMES:
         raise PainterlyError(f"unknown runtime {runtime!r}: use {', '.join(RUNTIMES)}")
-    sibling = path.with_suffix(ONNX_SUFFIX)
     if runtime == "torch":
         return None
+    missing = [f for f in files if not f.is_file()]
     if runtime == "onnx":
-        if not sibling.is_file():
-            raise ModelFileError(f"{sibling}: no ONNX export of this model (make one with `painterly export`)")
-        return sibling
-    usable = device == "cpu" and sibling.is_file() and importlib.util.find_spec("onnxruntime") is not None
-    return sibling if usable else None
+        if missing:
+            raise ModelFileError(f"{missing[0]}: no ONNX export of this model (make one with `painterly export`)")
+        return list(files)
+    usable = str(device) == "cpu" and not missing and importlib.util.find_spec("onnxruntime") is not None
+    return list(files) if usable else None
+
+
+def onnx_sibling(path: Path, device: str, runtime: str) -> Path | None:
+    """The ``.onnx`` export next to a ``.safetensors`` transformer model to run instead (:func:`onnx_siblings`)."""
+    found = onnx_siblings([path.with_suffix(ONNX_SUFFIX)], device, runtime)
+    return found[0] if found else None
 
 
 def load_stylizer(model: str | Path | None, kind: str | None = None, device: str = "cpu",
@@ -433,4 +434,4 @@ def load_stylizer(model: str | Path | None, kind: str | None = None, device: str
 __all__ = ["Stylizer", "TransformerStylizer", "ModelInfo", "load_stylizer", "load_transformer_stylizer",
            "available_models", "find_models_for_style", "PREFERENCES", "check_preference", "is_speed_variant", "resolve_model_path",
            "read_model_meta",
-           "style_weight_vector", "style_index", "onnx_sibling", "RUNTIMES", "autocast_dtype", "builtin_model_dir", "method_available"]
+           "style_weight_vector", "style_index", "onnx_sibling", "onnx_siblings", "RUNTIMES", "autocast_dtype", "builtin_model_dir", "method_available"]

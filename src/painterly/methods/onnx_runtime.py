@@ -99,7 +99,6 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, meta: dict | None = Non
     (``size`` x ``3/4 size``, batch 2) against PyTorch in float32; a difference above
     ``tolerance`` raises :class:`OnnxError` and writes nothing.
     """
-    onnx = _require("onnx")
     net = net.float().cpu().eval()
     n_styles = net.n_styles
     side = _round4(size)
@@ -117,12 +116,7 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, meta: dict | None = Non
     handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".onnx", dir=path.parent)
     os.close(handle)
     try:
-        _trace_to_onnx(net, example, tmp, opset, names, axes)
-        proto = onnx.load(tmp)
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = META_KEY, json.dumps(meta or {}, sort_keys=True, default=str)
-        onnx.checker.check_model(proto)
-        onnx.save(proto, tmp)
+        _write_graph(_ExportModule(net), example, tmp, opset, names, [OUTPUT_NAME], axes, meta or {})
         check = (2, 3, _round4(size * 3 // 4), side)
         diff = verify_onnx(net, tmp, check, seed=seed)
         if tolerance is not None and not diff <= tolerance:
@@ -135,8 +129,16 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, meta: dict | None = Non
     return ExportResult(path, opset, n_styles, check[2:], diff, path.stat().st_size)
 
 
-def _trace_to_onnx(net: nn.Module, example: tuple, path: str, opset: int, names: list[str], axes: dict) -> None:
-    _trace_graph(_ExportModule(net), example, path, opset, names, [OUTPUT_NAME], axes)
+def _write_graph(module: nn.Module, example: tuple, path: str, opset: int, names: list[str], outputs: list[str],
+                 axes: dict, meta: dict) -> None:
+    """Trace ``module`` to ONNX at ``path``, stamp ``meta`` into its ``painterly`` metadata and check the graph."""
+    onnx = _require("onnx")
+    _trace_graph(module, example, path, opset, names, outputs, axes)
+    proto = onnx.load(path)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = META_KEY, json.dumps(meta, sort_keys=True, default=str)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, path)
 
 
 def _trace_graph(module: nn.Module, example: tuple, path: str, opset: int, names: list[str], outputs: list[str],
@@ -294,7 +296,7 @@ def export_compact_adain(model: str | os.PathLike, path: str | os.PathLike, opse
     """Export a compact AdaIN model (file or built-in name) as its encoder and decoder graphs
     (:func:`compact_onnx_paths` of ``path``), each verified against PyTorch on a random
     non-square input (the decoder on the encoder's features of it); both are written or neither."""
-    onnx = _require("onnx")
+    _require("onnx")
     from ..nets.adain_compact import CompactEncoder
     from .adain import ENCODER_LAYER, load_adain_stylizer
 
@@ -329,12 +331,7 @@ def export_compact_adain(model: str | os.PathLike, path: str | os.PathLike, opse
             written.append(tmp)
             axes = {input_name: {0: "batch", 2: "height", 3: "width"},
                     output_name: {0: "batch", 2: "out_height", 3: "out_width"}}
-            _trace_graph(module, (example,), tmp, opset, [input_name], [output_name], axes)
-            proto = onnx.load(tmp)
-            entry = proto.metadata_props.add()
-            entry.key, entry.value = META_KEY, json.dumps({**meta, "part": part}, sort_keys=True, default=str)
-            onnx.checker.check_model(proto)
-            onnx.save(proto, tmp)
+            _write_graph(module, (example,), tmp, opset, [input_name], [output_name], axes, {**meta, "part": part})
             got = _session(tmp, threads=None).run([output_name], {input_name: check.numpy()})[0]
             diff = float(np.abs(got - expected[part].numpy()).max())
             if tolerance is not None and not diff <= tolerance:
