@@ -9,8 +9,8 @@ import torch
 
 from painterly.errors import PainterlyError, StyleNotFoundError
 from painterly.io.model_file import ModelFileError, save_model_file
-from painterly.methods.adain import (AdainConfig, AdainStylizer, adain_regions, blend_style_stats, check_masks,
-                                     load_adain_stylizer, masked_mean_std)
+from painterly.methods.adain import (AdainConfig, AdainStylizer, EncodedStyle, adain_regions, blend_style_stats,
+                                     check_masks, load_adain_stylizer, masked_mean_std)
 from painterly.nets.adain import AdainDecoder, AdainDecoderConfig
 from painterly.ops import ADAIN_EPS, adain, adain_from_stats, channel_mean_std
 
@@ -194,6 +194,33 @@ def test_builtin_style_by_name(stylizer, photo):
     assert stylizer(photo, "starry_night", preserve_color=True).shape == photo.shape
     with pytest.raises(StyleNotFoundError):
         stylizer(photo, "no_such_style")
+
+
+def test_a_style_encoded_once_gives_the_same_result_without_encoding_the_painting_again(painting):
+    torch.manual_seed(0)
+    stylizer = AdainStylizer(AdainDecoder(TINY), config=AdainConfig(style_size=48))
+    photo, other = torch.rand(2, 3, 32, 40), torch.rand(1, 3, 40, 40)
+    style = [(painting, 2.0), (other, 1.0)]
+    expected = stylizer(photo, style)
+    encoded = stylizer.encode_style(style)
+    assert isinstance(encoded, EncodedStyle) and encoded.weights == (2.0, 1.0) and not encoded.builtin
+    sizes = []
+    hook = stylizer.encoder.register_forward_hook(lambda module, args, out: sizes.append(tuple(args[0].shape[-2:])))
+    try:
+        out = stylizer(photo, encoded, strength=0.7)
+        again = stylizer(photo, style, strength=0.7)
+    finally:
+        hook.remove()
+    assert sizes.count((48, 48)) == 2                    # only the call given the paintings encoded them
+    assert torch.equal(out, again)
+    assert torch.equal(stylizer(photo, encoded), expected)
+    masks = torch.zeros(2, 32, 40)
+    masks[0, :, :20], masks[1, :, 20:] = 1, 1
+    assert torch.equal(stylizer(photo[:1], encoded, masks=masks), stylizer(photo[:1], style, masks=masks))
+    builtin = stylizer.encode_style("starry_night")
+    assert builtin.builtin and stylizer(photo, builtin, preserve_color=True).shape == photo.shape
+    with pytest.raises(PainterlyError, match="pass the painting"):
+        stylizer(photo, encoded, preserve_color=True)   # recolouring needs the painting's pixels
 
 
 # --------------------------------------------------------------------------- bad input

@@ -288,3 +288,26 @@ def test_video_cli_errors(tmp_path, clip, tiny_model, capsys, case):
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert not out.exists() and not (tmp_path / "out.txt").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
+def test_an_adain_painting_is_encoded_once_for_all_frames(tmp_path):
+    from PIL import Image
+
+    from painterly.cli.video import make_stylize
+    from painterly.io.image import load_image
+    from painterly.methods.adain import EncodedStyle
+    from painterly.methods.stylize import StylizeConfig, apply_stylizer
+
+    rng = np.random.default_rng(0)
+    painting = tmp_path / "painting.png"
+    Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(painting)
+    frames = torch.rand(2, 3, 24, 32)
+    config = StylizeConfig(method="adain", model="adain_compact", strength=0.8, detail=1.0)
+    stylize, prepared = make_stylize([str(painting)], config)
+    assert isinstance(prepared.style, EncodedStyle) and not prepared.style.builtin
+    expected = apply_stylizer(prepared.stylizer, frames, load_image(painting), 0.8, detail=1.0)
+    assert torch.allclose(stylize(frames), expected, atol=1e-6)
+    # preserve_color recolours the painting to each frame: it stays a painting
+    _, recolouring = make_stylize([str(painting)], StylizeConfig(method="adain", model="adain_compact",
+                                                                 preserve_color=True))
+    assert not isinstance(recolouring.style, EncodedStyle)

@@ -88,7 +88,9 @@ def make_stylize(specs: Sequence[str] | None, config=None, cache: dict | None = 
     The model is chosen and the style parsed exactly as ``painterly stylize`` does
     (:func:`painterly.methods.stylize.prepare`; ``.onnx`` models run on onnxruntime).
     ``cache`` maps (method, model) -> stylizer so several styles can share one loaded model.
-    The style is checked on a tiny probe image before anything is written.
+    The style is checked on a tiny probe image before anything is written. An AdaIN model's paintings
+    are encoded once here (:meth:`~painterly.methods.adain.AdainStylizer.encode_style`), not per frame,
+    unless ``preserve_color`` recolours them to each frame.
     """
     from ..errors import StyleNotFoundError
     from ..methods.feedforward import TRANSFORMER_KINDS
@@ -107,6 +109,8 @@ def make_stylize(specs: Sequence[str] | None, config=None, cache: dict | None = 
         raise StyleNotFoundError(f"a {stylizer.kind} model takes style names from its list "
                                  f"({', '.join(stylizer.style_names)}), not style images")
     arg = stylizer_style(stylizer, request)
+    if getattr(stylizer, "kind", None) == "adain" and not config.preserve_color and arg is not None:
+        arg = stylizer.encode_style(arg)   # once, not on every frame
 
     def stylize(images):
         return apply_stylizer(stylizer, images, arg, config.strength, config.preserve_color,

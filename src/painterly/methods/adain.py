@@ -51,7 +51,20 @@ from ..styles import StyleRegistry, StyleStats, parse_style_spec
 log = logging.getLogger(__name__)
 
 BUILTIN_DECODER = "adain_decoder.safetensors"
-StyleArg = Union[None, str, torch.Tensor, StyleStats, Mapping, Sequence]
+
+
+@dataclass(frozen=True)
+class EncodedStyle:
+    """A style encoded once (:meth:`AdainStylizer.encode_style`): each painting's relu4_1 (mean, std), the
+    weights, and whether any was a built-in style. Passing it instead of the paintings skips encoding them
+    again on every call (video frames, webcam)."""
+
+    targets: tuple[tuple[torch.Tensor, torch.Tensor], ...]
+    weights: tuple[float, ...]
+    builtin: bool
+
+
+StyleArg = Union[None, str, torch.Tensor, StyleStats, Mapping, Sequence, EncodedStyle]
 
 
 @dataclass(frozen=True)
@@ -273,9 +286,20 @@ class AdainStylizer:
 
     def targets(self, style: StyleArg, content: torch.Tensor | None, preserve_color: bool
                 ) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[float], bool]:
+        if isinstance(style, EncodedStyle):
+            if preserve_color and not style.builtin:
+                raise PainterlyError("preserve_color recolours the painting before encoding it: pass the painting, "
+                                     "not its encoding")
+            return list(style.targets), list(style.weights), style.builtin
         items = self.style_items(style)
         stats = [self.style_stats(item, content if preserve_color else None) for item, _ in items]
         return [(m, s) for m, s, _ in stats], [w for _, w in items], any(b for _, _, b in stats)
+
+    def encode_style(self, style: StyleArg) -> EncodedStyle:
+        """``style`` (anything :meth:`__call__` takes) encoded once, to pass instead of it on later calls."""
+        with torch.inference_mode():
+            targets, weights, builtin = self.targets(style, None, False)
+        return EncodedStyle(tuple(targets), tuple(weights), builtin)
 
     # -- the call
     def __call__(self, images: torch.Tensor, style: StyleArg = None, *, strength: float | None = None,
@@ -438,6 +462,6 @@ def compact_from_state(state: dict[str, torch.Tensor], architecture: dict, path:
     return encoder, decoder, stats
 
 
-__all__ = ["AdainConfig", "AdainStylizer", "StoredStyleStats", "load_adain_stylizer", "compact_onnx_pair", "adain_dtype",
+__all__ = ["AdainConfig", "AdainStylizer", "EncodedStyle", "StoredStyleStats", "load_adain_stylizer", "compact_onnx_pair", "adain_dtype",
            "blend_style_stats", "masked_mean_std", "adain_regions", "check_masks", "check_strength",
            "builtin_decoder_path"]
