@@ -307,6 +307,11 @@ def test_an_adain_painting_is_encoded_once_for_all_frames(tmp_path):
     assert isinstance(prepared.style, EncodedStyle) and not prepared.style.builtin
     expected = apply_stylizer(prepared.stylizer, frames, load_image(painting), 0.8, detail=1.0)
     assert torch.allclose(stylize(frames), expected, atol=1e-6)
+    from painterly.methods.stylize import prepare, stylize_tensor
+
+    once = prepare(str(painting), config)   # painterly stylize (one photo or a folder) encodes it once too
+    assert isinstance(once.style, EncodedStyle)
+    assert torch.allclose(stylize_tensor(frames, once, config), expected, atol=1e-6)
     # preserve_color recolours the painting to each frame: it stays a painting
     _, recolouring = make_stylize([str(painting)], StylizeConfig(method="adain", model="adain_compact",
                                                                  preserve_color=True))

@@ -94,8 +94,8 @@ def make_stylize(specs: Sequence[str] | None, config=None, cache: dict | None = 
     """
     from ..errors import StyleNotFoundError
     from ..methods.feedforward import TRANSFORMER_KINDS
-    from ..methods.stylize import Prepared, StylizeConfig, apply_stylizer, choose_model, parse_style, prepare, \
-        stylizer_style
+    from ..methods.stylize import Prepared, StylizeConfig, apply_stylizer, choose_model, encode_once, parse_style, \
+        prepare, stylizer_style
 
     config = config or StylizeConfig()
     style = list(specs) if specs else None
@@ -108,9 +108,7 @@ def make_stylize(specs: Sequence[str] | None, config=None, cache: dict | None = 
     if stylizer.kind in TRANSFORMER_KINDS and request.images:
         raise StyleNotFoundError(f"a {stylizer.kind} model takes style names from its list "
                                  f"({', '.join(stylizer.style_names)}), not style images")
-    arg = stylizer_style(stylizer, request)
-    if getattr(stylizer, "kind", None) == "adain" and not config.preserve_color and arg is not None:
-        arg = stylizer.encode_style(arg)   # once, not on every frame
+    arg = encode_once(stylizer, stylizer_style(stylizer, request), config.preserve_color)   # not per frame
 
     def stylize(images):
         return apply_stylizer(stylizer, images, arg, config.strength, config.preserve_color,

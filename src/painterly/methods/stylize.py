@@ -228,6 +228,15 @@ def _no_model_message(names: Sequence[str], method: str, model_dir) -> str:
             f"({listing}; `painterly optimize` works with every built-in style)")
 
 
+def encode_once(stylizer: Stylizer, style, preserve_color: bool):
+    """``style`` as an AdaIN stylizer's :class:`~painterly.methods.adain.EncodedStyle` (its paintings encoded
+    once, for many photos or frames), or unchanged: other kinds, no style, or ``preserve_color`` (the
+    painting is recoloured to each photo before encoding)."""
+    if getattr(stylizer, "kind", None) != "adain" or style is None or preserve_color:
+        return style
+    return stylizer.encode_style(style)
+
+
 def stylizer_style(stylizer: Stylizer, request: StyleRequest):
     """The ``style`` argument ``stylizer`` takes for ``request``."""
     if request.images:
@@ -315,7 +324,7 @@ def prepare(style=None, config: StylizeConfig = StylizeConfig()) -> Prepared:
     if stylizer.kind in (*TRANSFORMER_KINDS, "adaptive") and request.images:
         raise StyleNotFoundError(f"a {stylizer.kind} model takes style names from its list "
                                  f"({', '.join(stylizer.style_names)}), not style images")
-    arg = stylizer_style(stylizer, request)
+    arg = encode_once(stylizer, stylizer_style(stylizer, request), config.preserve_color)
     if hasattr(stylizer, "style_weights"):
         stylizer.style_weights(arg)  # raises now for an unknown name or an index out of range
     name = getattr(stylizer, "name", None) or (Path(model).stem if model else stylizer.kind)
@@ -362,4 +371,4 @@ def _load_content(content: ImageLike, config: StylizeConfig) -> torch.Tensor:
 
 
 __all__ = ["StylizeConfig", "StyleRequest", "Prepared", "METHODS", "stylize", "stylize_tensor", "apply_stylizer",
-           "prepare", "parse_style", "choose_model"]
+           "prepare", "parse_style", "choose_model", "encode_once"]
