@@ -103,12 +103,15 @@ def make_stylize(specs: Sequence[str] | None, config=None, cache: dict | None = 
     key = choose_model(request, config.method, config.model, prefer=config.prefer)
     cache = {} if cache is None else cache
     if key not in cache:
-        cache[key] = prepare(style, config).stylizer
-    stylizer = cache[key]
-    if stylizer.kind in TRANSFORMER_KINDS and request.images:
-        raise StyleNotFoundError(f"a {stylizer.kind} model takes style names from its list "
-                                 f"({', '.join(stylizer.style_names)}), not style images")
-    arg = encode_once(stylizer, stylizer_style(stylizer, request), config.preserve_color)   # not per frame
+        prepared = prepare(style, config)       # checks the style against the model and encodes it once
+        cache[key] = prepared.stylizer
+        stylizer, arg = prepared.stylizer, prepared.style
+    else:                                       # another style on a model already loaded
+        stylizer = cache[key]
+        if stylizer.kind in TRANSFORMER_KINDS and request.images:
+            raise StyleNotFoundError(f"a {stylizer.kind} model takes style names from its list "
+                                     f"({', '.join(stylizer.style_names)}), not style images")
+        arg = encode_once(stylizer, stylizer_style(stylizer, request), config.preserve_color)   # not per frame
 
     def stylize(images):
         return apply_stylizer(stylizer, images, arg, config.strength, config.preserve_color,
