@@ -130,3 +130,57 @@ def test_every_shipped_network_has_an_onnx_twin_that_agrees_and_a_training_recor
         expected = load_stylizer(model.path, runtime="torch")(images, style)
         got = OnnxStylizer(onnx_path, threads=1)(images, style)
         assert (got - expected).abs().max().item() < 1e-3, model.name
+
+
+def _tiny_graph(weights: dict):
+    """y = x @ W_a + x @ W_b + ... for float32 initializers ``weights`` (name -> 4 x 4 or smaller array)."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes, terms = [], []
+    for i, (name, value) in enumerate(weights.items()):
+        nodes.append(helper.make_node("MatMul", ["x", name], [f"t{i}"]))
+        terms.append(f"t{i}")
+    nodes.append(helper.make_node("Sum", terms, ["y"]))
+    inits = [numpy_helper.from_array(np.asarray(v, dtype=np.float32), name=k) for k, v in weights.items()]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 8])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 8])], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_store_exact_float16_is_lossless_and_converts_only_exact_tensors(tmp_path):
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto
+
+    from painterly.methods.onnx_runtime import store_exact_float16
+
+    rng = np.random.default_rng(0)
+    exact = rng.standard_normal((8, 8)).astype(np.float16).astype(np.float32)        # a float16 model's weights
+    inexact = exact.copy()
+    inexact[3, 5] = 1.0 / 3.0                                                       # one value float16 cannot hold
+    proto = _tiny_graph({"exact": exact, "inexact": inexact})
+    small = _tiny_graph({"exact": exact})
+    x = rng.standard_normal((2, 8)).astype(np.float32)
+
+    def run(model):
+        return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+    before = run(proto)
+    assert store_exact_float16(proto) == 1
+    onnx.checker.check_model(proto)
+    kinds = {init.name: init.data_type for init in proto.graph.initializer}
+    assert kinds == {"exact__float16": TensorProto.FLOAT16, "inexact": TensorProto.FLOAT}
+    assert proto.graph.node[0].op_type == "Cast" and proto.graph.node[0].output[0] == "exact"
+    np.testing.assert_array_equal(run(proto), before)
+    assert store_exact_float16(small, min_elements=65) == 0          # 64 values: under the threshold, untouched
+
+
+def test_exported_files_hold_the_float16_weights_as_float16(exported):
+    import onnx
+    from onnx import TensorProto
+
+    proto = onnx.load(str(exported[1][1].path))
+    halves = [init for init in proto.graph.initializer if init.data_type == TensorProto.FLOAT16]
+    assert halves and all(init.name.endswith("__float16") for init in halves)

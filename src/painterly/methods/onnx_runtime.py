@@ -135,10 +135,46 @@ def _write_graph(module: nn.Module, example: tuple, path: str, opset: int, names
     onnx = _require("onnx")
     _trace_graph(module, example, path, opset, names, outputs, axes)
     proto = onnx.load(path)
+    store_exact_float16(proto)
     entry = proto.metadata_props.add()
     entry.key, entry.value = META_KEY, json.dumps(meta, sort_keys=True, default=str)
     onnx.checker.check_model(proto)
     onnx.save(proto, path)
+
+
+def store_exact_float16(proto, min_elements: int = 64) -> int:
+    """Store each float32 initializer of ``proto`` whose values are all exactly float16 as float16,
+    with a ``Cast`` back to float32 in front of the graph; returns how many were converted.
+
+    Lossless by construction (a value is converted only if float16 holds it exactly), so the
+    graph computes the same numbers; it halves the file of a network whose weights were saved
+    in float16, as painterly's model files are. onnxruntime folds the casts when it loads the
+    graph, so inference runs as before. Tensors under ``min_elements`` stay as they are.
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = proto.graph
+    casts, kept = [], []
+    for init in graph.initializer:
+        if init.data_type != TensorProto.FLOAT or int(np.prod(init.dims)) < min_elements:
+            kept.append(init)
+            continue
+        values = numpy_helper.to_array(init)
+        half = values.astype(np.float16)
+        if not np.array_equal(half.astype(np.float32), values):
+            kept.append(init)
+            continue
+        stored = numpy_helper.from_array(half, name=f"{init.name}__float16")
+        kept.append(stored)
+        casts.append(helper.make_node("Cast", [stored.name], [init.name], to=TensorProto.FLOAT,
+                                      name=f"{init.name}__to_float32"))
+    if casts:
+        del graph.initializer[:]
+        graph.initializer.extend(kept)
+        nodes = casts + list(graph.node)
+        del graph.node[:]
+        graph.node.extend(nodes)
+    return len(casts)
 
 
 def _trace_graph(module: nn.Module, example: tuple, path: str, opset: int, names: list[str], outputs: list[str],
@@ -362,4 +398,5 @@ def export_model_file(model: str | os.PathLike, path: str | os.PathLike, opset: 
 
 
 __all__ = ["ExportResult", "OnnxError", "OnnxGraph", "OnnxStylizer", "compact_onnx_paths", "export_compact_adain",
-           "export_model_file", "export_onnx", "load_onnx_stylizer", "read_onnx_meta", "verify_onnx"]
+           "export_model_file", "export_onnx", "load_onnx_stylizer", "read_onnx_meta", "store_exact_float16",
+           "verify_onnx"]
