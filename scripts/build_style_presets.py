@@ -32,6 +32,11 @@ PRESETS = [
      "1896"),
     ("mondrian_1913", "mondrian_composition_1913.jpg", "Composition", "Piet Mondrian", "1913"),
     ("roman_mosaic", "roman_mosaic_bird.jpg", "Bird (floor mosaic)", "unknown Roman artist", "antiquity"),
+    # added 2026-12-07: the painting of the first per-style networks, and Turner's storm (Gatys et al. 2016, Fig. 2)
+    ("wheat_field", "van_gogh_wheat_field_with_cypresses.jpg", "Wheat Field with Cypresses", "Vincent van Gogh",
+     "1889"),
+    ("shipwreck", "turner_shipwreck_of_the_minotaur.jpg", "The Shipwreck of the Minotaur", "J. M. W. Turner",
+     "c. 1810"),
 ]
 # The optimisation's default balance (100) loses the photo on these paintings: at 256 px the astronaut
 # under great_wave ends with content loss 1.08x its content energy (the wave itself, no astronaut) where

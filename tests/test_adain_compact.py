@@ -395,6 +395,45 @@ def test_stylize_cli_with_a_compact_model_file(tmp_path, capsys):
     assert not (tmp_path / "x.png").exists()
 
 
+def test_add_builtin_styles_adds_what_export_would_have_stored_and_keeps_the_rest(tmp_path):
+    from safetensors.torch import load_file
+
+    from painterly.train.adain_compact import add_builtin_styles
+
+    torch.manual_seed(0)
+    styles = write_noise_images(tmp_path / "styles", ["van_gogh_starry_night", "picabia_udnie"], size=(64, 48),
+                                suffix=".jpg")
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "van_gogh_starry_night.jpg").write_bytes((styles / "van_gogh_starry_night.jpg").read_bytes())
+    task = _task(str(first))
+    model = task.export(tmp_path / "compact.safetensors", {"training": {"steps": 0}})   # knows starry_night only
+    before = load_file(str(model))
+    assert "styles.udnie.mean" not in before and "styles.starry_night.mean" in before
+    registry = StyleRegistry()
+    with pytest.raises(PainterlyError, match="no painting .* udnie"):
+        add_builtin_styles(model, first, registry)                 # the other built-in paintings are missing
+    assert load_file(str(model)).keys() == before.keys()          # and nothing was written
+
+    only = [n for n in registry.names() if n in ("starry_night", "udnie")]
+    small = StyleRegistry(tmp_path / "registry")
+    small.folder.mkdir()
+    for name in only:
+        for suffix in (".json", ".stats.safetensors"):
+            (small.folder / f"{name}{suffix}").write_bytes((registry.folder / f"{name}{suffix}").read_bytes())
+    assert add_builtin_styles(model, styles, small) == ["udnie"]
+    after = load_file(str(model))
+    assert all(torch.equal(after[k], v) for k, v in before.items())          # weights and old styles unchanged
+    task.cfg = replace(task.cfg, styles_dir=str(styles))
+    expected = task.builtin_stats(small)                   # what the training run's export computes with all paintings
+    task_stats = {k: v.half() for k, v in expected.items()}
+    assert torch.allclose(after["styles.udnie.mean"].float(), task_stats["styles.udnie.mean"].float(), atol=2e-3)
+    assert torch.allclose(after["styles.udnie.std"].float(), task_stats["styles.udnie.std"].float(), atol=2e-3)
+    assert json.loads(model.with_suffix(".json").read_text())["builtin_styles_added_after_training"] == ["udnie"]
+    assert add_builtin_styles(model, styles, small) == []                   # nothing left to add
+    assert "udnie" in load_adain_stylizer(model).style_names
+
+
 def test_the_shipped_compact_model_loads_by_name_knows_every_builtin_style_and_records_its_training():
     stylizer = load_adain_stylizer("adain_compact")
     assert stylizer.meta["architecture"]["encoder"] == "compact"

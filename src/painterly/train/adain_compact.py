@@ -270,29 +270,16 @@ class CompactAdainTask:
         self.encoder.train(was_training), self.decoder.train(was_training)
         return out
 
-    @torch.no_grad()
     def builtin_stats(self, registry: StyleRegistry | None = None) -> dict[str, torch.Tensor]:
         """``styles.NAME.mean`` / ``styles.NAME.std`` (student relu4_1) for each built-in style whose painting
         is in the styles folder."""
-        registry = registry or StyleRegistry()
-        folder = Path(self.cfg.styles_dir)
         was_training = self.encoder.training
-        self.encoder.eval()
-        device = next(self.encoder.parameters()).device
-        out, missing = {}, []
-        for name in registry.names():
-            source = registry.info(name).source
-            painting = folder / Path(source or "").name
-            if not source or not painting.is_file():
-                missing.append(name)
-                continue
-            image = resize_longer_side(load_image(painting).to(device), self.cfg.builtin_style_size)
-            mean, std = channel_mean_std(self.encoder(image)[ENCODER_LAYER])
-            out[f"styles.{name}.mean"], out[f"styles.{name}.std"] = mean.flatten().cpu(), std.flatten().cpu()
+        out, missing = encode_builtin_styles(self.encoder, self.cfg.styles_dir, self.cfg.builtin_style_size,
+                                             registry)
         self.encoder.train(was_training)
         if missing:
             log.warning("no painting in %s for the built-in styles %s: the model will not know them by name",
-                        folder, ", ".join(missing))
+                        self.cfg.styles_dir, ", ".join(missing))
         return out
 
     def export(self, path: Path, meta: dict) -> Path:
@@ -307,6 +294,59 @@ class CompactAdainTask:
         state = {**{f"encoder.{k}": v for k, v in self.encoder.state_dict().items()},
                  **{f"decoder.{k}": v for k, v in self.decoder.state_dict().items()}, **stats}
         return save_model_file(path, self.kind, state, meta)
+
+
+@torch.no_grad()
+def encode_builtin_styles(encoder: torch.nn.Module, styles_dir: str | Path, size: int,
+                          registry: StyleRegistry | None = None, names: Iterable[str] | None = None
+                          ) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """(``styles.NAME.mean`` / ``styles.NAME.std`` at ``encoder``'s relu4_1, names whose painting is missing)
+    for the built-in styles ``names`` (default: all), each painting read from ``styles_dir`` by the file
+    name its statistics record and resized to ``size`` px on its longer side. Leaves ``encoder`` in eval mode."""
+    registry = registry or StyleRegistry()
+    folder = Path(styles_dir)
+    encoder.eval()
+    device = next(encoder.parameters()).device
+    out, missing = {}, []
+    for name in registry.names() if names is None else names:
+        source = registry.info(name).source
+        painting = folder / Path(source or "").name
+        if not source or not painting.is_file():
+            missing.append(name)
+            continue
+        image = resize_longer_side(load_image(painting).to(device), size)
+        mean, std = channel_mean_std(encoder(image)[ENCODER_LAYER])
+        out[f"styles.{name}.mean"], out[f"styles.{name}.std"] = mean.flatten().cpu(), std.flatten().cpu()
+    return out, missing
+
+
+def add_builtin_styles(model: str | Path, styles_dir: str | Path, registry: StyleRegistry | None = None
+                       ) -> list[str]:
+    """Give a compact AdaIN model file the statistics of the built-in styles it lacks (a style added to
+    painterly after the model was trained), computed as its training run computed them; the weights and
+    the styles it has stay as they are. Rewrites the file in place (atomically) and returns the names
+    added; a style whose painting is not in ``styles_dir`` is an error."""
+    from ..io.model_file import load_model_file, save_model_file
+    from ..methods.adain import compact_from_state
+
+    registry = registry or StyleRegistry()
+    loaded = load_model_file(model, "adain")
+    architecture = loaded.meta.get("architecture", {})
+    if architecture.get("encoder") != "compact":
+        raise PainterlyError(f"{model}: not a compact AdaIN model (the VGG19 decoder reads built-in styles' "
+                             f"statistics from painterly itself)")
+    encoder, _, known = compact_from_state(loaded.state, architecture, model)
+    wanted = [name for name in registry.names() if name not in known]
+    if not wanted:
+        return []
+    stats, missing = encode_builtin_styles(encoder, styles_dir, int(architecture["builtin_style_size"]),
+                                           registry, wanted)
+    if missing:
+        raise PainterlyError(f"no painting in {styles_dir} for the built-in style(s) {', '.join(missing)}")
+    meta = {k: v for k, v in loaded.meta.items() if k not in ("format", "version", "kind")}
+    meta["builtin_styles_added_after_training"] = [*meta.get("builtin_styles_added_after_training", []), *wanted]
+    save_model_file(model, "adain", {**loaded.state, **stats}, meta)
+    return wanted
 
 
 def init_student(task: CompactAdainTask, source: str | Path) -> None:
