@@ -196,6 +196,10 @@ def test_multistyle_smoke_on_real_vgg_and_add_style_keeps_old_styles(tmp_path, d
     for key, value in base.state.items():
         grown_value = model.state[key]
         assert torch.equal(grown_value[:2] if key.endswith(("inner.weight", "inner.bias")) else grown_value, value)
+    stages = model.meta["training"]["earlier_stages"]          # the old styles' training stays on record
+    assert [stage["source"] for stage in stages] == ["multi.safetensors"]
+    assert stages[0]["steps"] == base.meta["training"]["steps"]
+    assert model.meta["training"]["all_stages"]["steps"] == base.meta["training"]["steps"] + model.meta["training"]["steps"]
 
 
 def test_multistyle_init_starts_from_the_model_and_keeps_its_weights_unless_given(tmp_path, data_dir, style_files):

@@ -146,6 +146,8 @@ class MultiStyleTask:
                                style_layers=cfg.style_layers or tuple(trained.get("style_layers") or ()) or None,
                                content_layers=tuple(trained.get("content_layers") or cfg.content_layers))
             self.net.add_styles(len(cfg.styles))
+            # the old styles were trained by the base model's runs: keep their record
+            self.earlier_stages = earlier_stages(base_meta.get("training", {}), Path(cfg.base_model).name)
             for p in self.net.parameters():
                 p.requires_grad_(False)
             for p in self.net.norm_parameters():
