@@ -14,8 +14,10 @@ def test_catalogue_merges_statistics_and_networks():
     entries = {e.name: e for e in list_styles()}
     for name in StyleRegistry().names():
         assert "optimize" in entries[name].methods
-    assert entries["wheat_field"].methods == ("fast",)
+    # statistics, per-style networks and a multi-style slot merge into one entry, in METHOD_ORDER
+    assert entries["wheat_field"].methods == ("fast", "multistyle", "adain", "optimize")
     assert entries["wheat_field"].artist == "Vincent van Gogh"
+    assert entries["van_gogh"].methods == ("adaptive",)                  # a network with no statistics
     assert list(entries) == sorted(entries)
 
 
@@ -42,7 +44,8 @@ def test_styles_command_lists_networks_too(capsys):
     lines = capsys.readouterr().out.splitlines()
     names = [line.split("\t")[0] for line in lines]
     assert "wheat_field" in names and "starry_night" in names
-    assert lines[names.index("wheat_field")].endswith("[fast]")
+    assert lines[names.index("wheat_field")].endswith("[fast, multistyle, adain, optimize]")
+    assert lines[names.index("van_gogh")].endswith("[adaptive]")
 
 
 def test_an_installed_adain_decoder_renders_every_statistics_style(tmp_path):

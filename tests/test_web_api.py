@@ -191,7 +191,7 @@ def test_odd_modes_are_accepted(client):
     ({"style": "wheat_feild"}, "did you mean wheat_field"),
     ({"style": None}, "exactly one of style"),
     ({"method": "magic"}, "unknown method"),
-    ({"method": "adain"}, "cannot render"),
+    ({"method": "adain", "style": "van_gogh"}, "cannot render"),    # an artist-level model has no statistics
     ({"method": "adaptive", "style": "starry_night"}, "cannot render"),
     ({"strength": "1.5"}, "strength must be between"),
     ({"strength": "strong"}, "strength must be a number"),
