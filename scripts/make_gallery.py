@@ -55,10 +55,11 @@ def per_style_recipes(names) -> str:
     for model in available_models():
         if model.kind == "fast" and model.styles and model.styles[0] in names:
             training = model.meta.get("training", {})
-            key = (training.get("task", {}).get("crop"), training.get("steps"))
+            key = (training.get("task", {}).get("crop"), training.get("steps"), bool(training.get("earlier_stages")))
             groups.setdefault(key, []).append(model.name)
     return "; ".join(f"{', '.join(f'`{n}`' for n in sorted(models))} at {crop} px crops and {steps:,} steps"
-                     for (crop, steps), models in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+                     f"{' fine-tuned from another style' + chr(39) + 's network' if tuned else ''}"
+                     for (crop, steps, tuned), models in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])))
 
 
 def render(task: tuple[str, str, int, int]) -> dict:
