@@ -57,8 +57,9 @@ def per_style_recipes(names) -> str:
             training = model.meta.get("training", {})
             key = (training.get("task", {}).get("crop"), training.get("steps"), bool(training.get("earlier_stages")))
             groups.setdefault(key, []).append(model.name)
+    tuned_note = " fine-tuned from another style's network"
     return "; ".join(f"{', '.join(f'`{n}`' for n in sorted(models))} at {crop} px crops and {steps:,} steps"
-                     f"{' fine-tuned from another style' + chr(39) + 's network' if tuned else ''}"
+                     f"{tuned_note if tuned else ''}"
                      for (crop, steps, tuned), models in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])))
 
 

@@ -92,10 +92,8 @@ def make_stylize(specs: Sequence[str] | None, config=None, cache: dict | None = 
     are encoded once here (:meth:`~painterly.methods.adain.AdainStylizer.encode_style`), not per frame,
     unless ``preserve_color`` recolours them to each frame.
     """
-    from ..errors import StyleNotFoundError
-    from ..methods.feedforward import TRANSFORMER_KINDS
-    from ..methods.stylize import Prepared, StylizeConfig, apply_stylizer, choose_model, encode_once, parse_style, \
-        prepare, stylizer_style
+    from ..methods.stylize import Prepared, StylizeConfig, apply_stylizer, choose_model, parse_style, prepare, \
+        style_argument
 
     config = config or StylizeConfig()
     style = list(specs) if specs else None
@@ -108,10 +106,7 @@ def make_stylize(specs: Sequence[str] | None, config=None, cache: dict | None = 
         stylizer, arg = prepared.stylizer, prepared.style
     else:                                       # another style on a model already loaded
         stylizer = cache[key]
-        if stylizer.kind in TRANSFORMER_KINDS and request.images:
-            raise StyleNotFoundError(f"a {stylizer.kind} model takes style names from its list "
-                                     f"({', '.join(stylizer.style_names)}), not style images")
-        arg = encode_once(stylizer, stylizer_style(stylizer, request), config.preserve_color)   # not per frame
+        arg = style_argument(stylizer, request, config.preserve_color)   # checked, and encoded once, not per frame
 
     def stylize(images):
         return apply_stylizer(stylizer, images, arg, config.strength, config.preserve_color,

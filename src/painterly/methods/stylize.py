@@ -237,6 +237,18 @@ def encode_once(stylizer: Stylizer, style, preserve_color: bool):
     return stylizer.encode_style(style)
 
 
+def style_argument(stylizer: Stylizer, request: StyleRequest, preserve_color: bool):
+    """The style argument ``stylizer`` takes for ``request``, checked against it now (a network that holds
+    named styles refuses style images; an unknown name or index raises) and, for AdaIN, encoded once."""
+    if stylizer.kind in (*TRANSFORMER_KINDS, "adaptive") and request.images:
+        raise StyleNotFoundError(f"a {stylizer.kind} model takes style names from its list "
+                                 f"({', '.join(stylizer.style_names)}), not style images")
+    arg = encode_once(stylizer, stylizer_style(stylizer, request), preserve_color)
+    if hasattr(stylizer, "style_weights"):
+        stylizer.style_weights(arg)  # raises now for an unknown name or an index out of range
+    return arg
+
+
 def stylizer_style(stylizer: Stylizer, request: StyleRequest):
     """The ``style`` argument ``stylizer`` takes for ``request``."""
     if request.images:
@@ -321,12 +333,7 @@ def prepare(style=None, config: StylizeConfig = StylizeConfig()) -> Prepared:
             raise StyleNotFoundError(_no_model_message([n for n, _ in request.names], "auto", config.model_dir)
                                      + "; no AdaIN decoder is installed either") from None
         raise
-    if stylizer.kind in (*TRANSFORMER_KINDS, "adaptive") and request.images:
-        raise StyleNotFoundError(f"a {stylizer.kind} model takes style names from its list "
-                                 f"({', '.join(stylizer.style_names)}), not style images")
-    arg = encode_once(stylizer, stylizer_style(stylizer, request), config.preserve_color)
-    if hasattr(stylizer, "style_weights"):
-        stylizer.style_weights(arg)  # raises now for an unknown name or an index out of range
+    arg = style_argument(stylizer, request, config.preserve_color)
     name = getattr(stylizer, "name", None) or (Path(model).stem if model else stylizer.kind)
     return Prepared(stylizer, arg, stylizer.kind, str(name))
 
@@ -371,4 +378,4 @@ def _load_content(content: ImageLike, config: StylizeConfig) -> torch.Tensor:
 
 
 __all__ = ["StylizeConfig", "StyleRequest", "Prepared", "METHODS", "stylize", "stylize_tensor", "apply_stylizer",
-           "prepare", "parse_style", "choose_model", "encode_once"]
+           "prepare", "parse_style", "choose_model", "encode_once", "style_argument"]
