@@ -324,10 +324,12 @@ def test_cli_train_fast_and_multistyle_end_to_end(tmp_path, data_dir, style_file
     with Image.open(run / "samples.gif") as gif:
         assert gif.n_frames == 3
     assert out.with_suffix(".json").is_file()
-    # resume with more iterations continues from step 2
+    # resume with more iterations continues from step 2; --average-last 2 exports the mean of steps 2 and 3
     assert main(["train", "fast", "--style", str(style_files[0]), "-o", str(out), "--resume",
-                 *common_flags(tmp_path, data_dir)[:-1], "--no-tensorboard", "--iterations", "3"]) == 0
-    assert load_model_file(out).meta["training"]["steps"] == 3
+                 *common_flags(tmp_path, data_dir)[:-1], "--no-tensorboard", "--iterations", "3",
+                 "--average-last", "2"]) == 0
+    training = load_model_file(out).meta["training"]
+    assert training["steps"] == 3 and training["averaged_checkpoints"] == [2, 3]
 
     multi = tmp_path / "multi.safetensors"
     assert main(["train", "multistyle", "--styles", str(style_files[0]), str(style_files[1]), "-o", str(multi),

@@ -22,7 +22,8 @@ from torch import nn
 from painterly.errors import PainterlyError
 from painterly.io.model_file import load_model_file, save_model_file
 from painterly.train.data import FolderBatches, find_images, load_photos, split_holdout
-from painterly.train.loop import TrainerConfig, TrainProgress, checkpoint_paths, lr_factor, train
+from painterly.train.loop import (TrainerConfig, TrainProgress, average_module_states, checkpoint_paths, load_checkpoint,
+                                  lr_factor, train)
 
 TESTS = Path(__file__).parent
 
@@ -153,6 +154,45 @@ def test_checkpoints_keep_last_two(tmp_path):
     names = [p.name for p in checkpoint_paths(tmp_path / "run" / "checkpoints")]
     assert names == ["step_000004.pt", "step_000005.pt"]
     assert not list((tmp_path / "run" / "checkpoints").glob("*.tmp"))
+
+
+def test_average_module_states_is_the_elementwise_mean_and_keeps_integer_buffers():
+    a = {"net": {"w": torch.tensor([1.0, 2.0], dtype=torch.float16), "n": torch.tensor(3)}}
+    b = {"net": {"w": torch.tensor([2.0, 5.0], dtype=torch.float16), "n": torch.tensor(7)}}
+    c = {"net": {"w": torch.tensor([6.0, 5.0], dtype=torch.float16), "n": torch.tensor(9)}}
+    out = average_module_states([a, b, c])
+    assert out["net"]["w"].dtype == torch.float16
+    assert out["net"]["w"].tolist() == [3.0, 4.0]       # (1 + 2 + 6) / 3, (2 + 5 + 5) / 3
+    assert out["net"]["n"].item() == 9                  # a counter is the last one's, not a mean
+    with pytest.raises(ValueError):
+        average_module_states([])
+
+
+def test_average_last_exports_the_mean_of_the_last_checkpoints_and_resume_goes_on_from_the_last(tmp_path):
+    task = FakeTask()
+    result = train(task, NoiseBatches(), config(tmp_path, iterations=6, checkpoint_every=1, average_last=3))
+    folder = tmp_path / "run" / "checkpoints"
+    assert [p.name for p in checkpoint_paths(folder)] == ["step_000004.pt", "step_000005.pt", "step_000006.pt"]
+    states = [load_checkpoint(p)["modules"]["net"] for p in checkpoint_paths(folder)]
+    exported = load_model_file(result.model_path)
+    assert exported.meta["training"]["averaged_checkpoints"] == [4, 5, 6]
+    for key, value in exported.state.items():
+        expected = (states[0][key] + states[1][key] + states[2][key]) / 3
+        torch.testing.assert_close(value, expected, rtol=1e-6, atol=1e-7)
+        assert not torch.equal(value, states[2][key]), key     # not simply the final weights
+    # the task's modules are the averaged ones too; the checkpoint keeps the trained weights for --resume
+    torch.testing.assert_close(task.net.state_dict()["0.weight"], exported.state["0.weight"])
+    # a resumed run (here with nothing left to train) starts from the trained weights, not the average
+    again = FakeTask(seed=3)
+    result = train(again, NoiseBatches(), config(tmp_path, iterations=6, checkpoint_every=1, resume=True))
+    assert result.steps == 6 and "averaged_checkpoints" not in load_model_file(result.model_path).meta["training"]
+    for key, value in again.net.state_dict().items():
+        assert torch.equal(value, states[2][key]), key
+
+
+def test_average_last_below_one_is_a_user_error(tmp_path):
+    with pytest.raises(PainterlyError, match="average-last"):
+        config(tmp_path, average_last=0).validate()
 
 
 def test_resume_without_checkpoint_starts_fresh(tmp_path, caplog):

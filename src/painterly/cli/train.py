@@ -48,6 +48,9 @@ def add_trainer_arguments(p, defaults: TrainerConfig = TRAINER_DEFAULTS) -> None
     g.add_argument("--run-dir", default=None, metavar="DIR",
                    help="folder for checkpoints, samples and logs (default: OUTPUT's name + _run)")
     g.add_argument("--resume", action="store_true", help="continue from the last checkpoint in --run-dir")
+    g.add_argument("--average-last", type=positive_int, default=defaults.average_last, metavar="N",
+                   help="export the mean of the last N checkpoints' weights (checkpoint averaging: less "
+                        "step-to-step noise; N checkpoints are kept); 1: the final weights")
     g.add_argument("--tensorboard", action=argparse.BooleanOptionalAction, default=defaults.tensorboard,
                    help="TensorBoard logs in RUN_DIR/tb (--no-tensorboard: off)")
     g.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=defaults.mixed_precision,
@@ -82,7 +85,7 @@ def trainer_config_from_args(args, device: str, out_dir: Path) -> TrainerConfig:
         lr_schedule=args.lr_schedule, warmup=args.warmup, checkpoint_every=args.checkpoint_every,
         sample_every=args.sample_every, log_every=args.log_every, seed=args.seed, device=device,
         mixed_precision=args.mixed_precision, tensorboard=args.tensorboard, resume=args.resume,
-        max_seconds=args.time_limit, grad_clip=args.grad_clip or None).validate()
+        max_seconds=args.time_limit, grad_clip=args.grad_clip or None, average_last=args.average_last).validate()
 
 
 class TrainBar:
@@ -106,8 +109,9 @@ class TrainBar:
 def report(result, output: Path) -> None:
     if not world_from_env().main:
         return
-    print(f"wrote {output} ({result.steps} steps, {result.seconds:.0f}s, {result.stopped}; "
-          f"loss {result.losses.get('total', float('nan')):.4g})", file=sys.stderr)
+    # a resumed run with nothing left to train (e.g. to export --average-last) has no loss of its own
+    loss = f"loss {result.losses['total']:.4g}" if "total" in result.losses else "no steps this session"
+    print(f"wrote {output} ({result.steps} steps, {result.seconds:.0f}s, {result.stopped}; {loss})", file=sys.stderr)
 
 
 def run_training(label: str, make_task, batches, tcfg, validation, output, quiet: bool,

@@ -69,8 +69,11 @@ class TrainerConfig:
     max_seconds: float | None = None
     grad_clip: float | None = 10.0   # max global gradient norm (None: no clipping)
     min_lr_factor: float = 0.05      # the cosine schedule ends at lr * min_lr_factor
-    keep_checkpoints: int = 2        # older checkpoints are deleted
+    keep_checkpoints: int = 2        # older checkpoints are deleted (at least ``average_last`` are kept)
     sample_gif: bool = True          # write samples.gif at the end
+    # the exported weights: the mean of the last N checkpoints' (checkpoint averaging, Vaswani et al. 2017;
+    # SWA, Izmailov et al. 2018); 1 = the final weights. Checkpoints stay as trained, so --resume goes on
+    average_last: int = 1
 
     def validate(self) -> "TrainerConfig":
         if self.iterations < 0:
@@ -87,6 +90,9 @@ class TrainerConfig:
             raise PainterlyError(f"time limit must be positive, not {self.max_seconds}")
         if self.keep_checkpoints < 1:
             raise PainterlyError("keep at least one checkpoint")
+        if self.average_last < 1:
+            raise PainterlyError(f"--average-last must be at least 1, not {self.average_last}")
+        self.keep_checkpoints = max(self.keep_checkpoints, self.average_last)
         return self
 
 
@@ -270,6 +276,34 @@ def load_module_states(modules: dict[str, nn.Module], states: dict, path: Path) 
     except (KeyError, RuntimeError, ValueError) as exc:
         raise PainterlyError(f"{path}: does not match this run's networks "
                              f"({str(exc).splitlines()[0][:160]})") from None
+
+
+def average_module_states(states: Sequence[dict[str, dict[str, torch.Tensor]]]) -> dict[str, dict[str, torch.Tensor]]:
+    """The element-wise mean of several checkpoints' ``modules`` (same networks): floating tensors are
+    averaged in float64 and cast back; integer ones (counters) are taken from the last."""
+    if not states:
+        raise ValueError("nothing to average")
+    out = {}
+    for name, last in states[-1].items():
+        out[name] = {}
+        for key, value in last.items():
+            if value.is_floating_point():
+                total = sum(state[name][key].double() for state in states)
+                out[name][key] = (total / len(states)).to(value.dtype)
+            else:
+                out[name][key] = value.clone()
+    return out
+
+
+def load_checkpoint_average(modules: dict[str, nn.Module], paths: Sequence[Path]) -> list[int]:
+    """Load the mean of the checkpoints ``paths`` into ``modules``; returns their steps."""
+    states = [load_checkpoint(path) for path in paths]
+    for path, state in zip(paths, states):
+        if set(state.get("modules", {})) != set(modules):
+            raise PainterlyError(f"{path}: does not match this run's networks (modules "
+                                 f"{sorted(state.get('modules', {}))}, not {sorted(modules)})")
+    load_module_states(modules, average_module_states([s["modules"] for s in states]), paths[-1])
+    return [int(s["step"]) for s in states]
 
 
 # --------------------------------------------------------------------------- logging sinks
@@ -486,6 +520,13 @@ def train(task: TrainTask, batches: BatchSource, cfg: TrainerConfig, validation:
                          "hardware": hardware}}
     model_path = Path(export_path) if export_path else out / "model.safetensors"
     if world.main:
+        if cfg.average_last > 1:
+            averaged = checkpoint_paths(out / "checkpoints")[-cfg.average_last:]
+            steps = load_checkpoint_average(run.modules, averaged)
+            meta["training"]["averaged_checkpoints"] = steps
+            if len(steps) < cfg.average_last:
+                logger.warning("--average-last %d: only %d checkpoints to average (steps %s)", cfg.average_last,
+                               len(steps), steps)
         model_path = task.export(model_path, meta)
     distributed.barrier(world)  # the model file exists when train() returns, on every process
     logger.info("trained %d steps in %.0f s (%s); model: %s", run.step, seconds, stopped, model_path)
@@ -542,4 +583,4 @@ def _write_gif(samples: list[Path], path: Path) -> Path | None:
 
 
 __all__ = ["TrainerConfig", "TrainTask", "BatchSource", "TrainProgress", "TrainResult", "TrainCallback", "train",
-           "lr_factor", "hardware_info", "sample_sheet", "checkpoint_paths", "LR_SCHEDULES"]
+           "lr_factor", "hardware_info", "sample_sheet", "checkpoint_paths", "average_module_states", "LR_SCHEDULES"]
