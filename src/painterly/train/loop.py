@@ -92,8 +92,12 @@ class TrainerConfig:
             raise PainterlyError("keep at least one checkpoint")
         if self.average_last < 1:
             raise PainterlyError(f"--average-last must be at least 1, not {self.average_last}")
-        self.keep_checkpoints = max(self.keep_checkpoints, self.average_last)
         return self
+
+    @property
+    def checkpoints_kept(self) -> int:
+        """How many checkpoints stay on disk: ``keep_checkpoints``, and at least the ``average_last`` to average."""
+        return max(self.keep_checkpoints, self.average_last)
 
 
 @runtime_checkable
@@ -397,7 +401,7 @@ class _Run:
         self.saved_at = self.step
         if not self.world.main:  # every process holds the same state: rank 0 writes it
             return None
-        return save_checkpoint(self.out / "checkpoints", self.step, self.state(), self.cfg.keep_checkpoints)
+        return save_checkpoint(self.out / "checkpoints", self.step, self.state(), self.cfg.checkpoints_kept)
 
     # -- timing
     def start_clock(self) -> None:
