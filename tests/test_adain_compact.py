@@ -180,6 +180,18 @@ def test_perceptual_losses_are_the_adain_papers_in_normalised_units():
             gram_by_hand += float(((g - t) ** 2).sum() / (t ** 2).sum()) / 2
     assert float(losses["gram"]) == pytest.approx(gram_by_hand, rel=1e-3)
     torch.testing.assert_close(losses["total"], expected_total + 5.0 * losses["gram"], rtol=1e-4, atol=1e-5)
+    # per-layer Gram weights scale each layer's relative distance
+    weights = (0.5, 0.0, 2.0, 4.0)
+    task.cfg = replace(task.cfg, gram_layer_weights=weights)
+    with torch.no_grad():
+        weighted = task.losses(batch, step=0)
+    weighted_by_hand = 0.0
+    for w, level in zip(weights, LEVELS):
+        for i in range(2):
+            g, t = gram(got[level][i:i + 1])[0], gram(painting[level][i:i + 1])[0]
+            weighted_by_hand += w * float(((g - t) ** 2).sum() / (t ** 2).sum()) / 2
+    assert float(weighted["gram"]) == pytest.approx(weighted_by_hand, rel=1e-3)
+    assert weighted_by_hand != pytest.approx(gram_by_hand, rel=1e-2)
     # off by default: no VGG19 pass on the student's image, no such entries
     assert not {"style", "gram"} & set(_task().losses(batch, step=0))
     # the style loss alone trains the decoder and, end to end, the encoder
@@ -322,6 +334,17 @@ def test_cli_rejects_bad_settings(data, tmp_path, extra, message):
         args.func(args)
 
 
+def test_gram_layer_weights_are_checked(data, tmp_path):
+    with pytest.raises(PainterlyError, match="4 non-negative weights"):
+        CompactAdainTrainConfig(gram_layer_weights=(1.0, 1.0, 1.0)).validate()
+    with pytest.raises(PainterlyError, match="4 non-negative weights"):
+        CompactAdainTrainConfig(gram_layer_weights=(1.0, -1.0, 1.0, 1.0)).validate()
+    content, styles = data
+    with pytest.raises(PainterlyError, match="--gram-layer-weights: must be >= 0"):
+        _train_parser().parse_args(_argv(content, styles, tmp_path / "m.safetensors", tmp_path / "run",
+                                         "--gram-layer-weights", "1", "1", "-1", "1"))
+
+
 def test_cli_fine_tunes_from_init_with_the_perceptual_losses(data, tmp_path):
     content, styles = data
     first = tmp_path / "compact.safetensors"
@@ -337,10 +360,11 @@ def test_cli_fine_tunes_from_init_with_the_perceptual_losses(data, tmp_path):
     checkpoint = tmp_path / "run" / "checkpoints" / "step_000002.pt"
     again = tmp_path / "again.safetensors"
     args = _train_parser().parse_args(_argv(content, styles, again, tmp_path / "run4", "--init", str(checkpoint),
-                                            "--style-weight", "1", "--gram-weight", "2"))
+                                            "--style-weight", "1", "--gram-weight", "2",
+                                            "--gram-layer-weights", "1", "1", "1", "4"))
     assert args.func(args) == 0
     meta = load_adain_stylizer(again).meta["training"]["task"]
-    assert (meta["init"], meta["gram_weight"]) == (str(checkpoint), 2.0)
+    assert (meta["init"], meta["gram_weight"], meta["gram_layer_weights"]) == (str(checkpoint), 2.0, [1, 1, 1, 4])
     args = _train_parser().parse_args(_argv(content, styles, tmp_path / "x.safetensors", tmp_path / "run3",
                                             "--init", str(tmp_path / "missing.safetensors")))
     with pytest.raises(PainterlyError, match="no such model or checkpoint file"):

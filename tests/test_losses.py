@@ -176,6 +176,16 @@ def test_relative_gram_loss_ignores_units_sums_layers_and_averages_the_batch():
         relative_gram_loss({"x": x}, {})
 
 
+def test_relative_gram_loss_weighs_each_layer():
+    x, y = seeded(1, 3, 4, 4, seed=3), seeded(1, 3, 4, 4, seed=4)
+    targets = {"x": gram(y), "z": gram(x) * 2}
+    features = {"x": x, "z": y}
+    parts = {k: relative_gram_loss({k: features[k]}, {k: targets[k]}).item() for k in targets}
+    # named layers get their weight, the others keep 1
+    assert relative_gram_loss(features, targets, {"x": 3.0}).item() == pytest.approx(3 * parts["x"] + parts["z"])
+    assert relative_gram_loss(features, targets, {"x": 0.0, "z": 0.5}).item() == pytest.approx(0.5 * parts["z"])
+
+
 def test_gradcheck_relative_gram_loss():
     target = gram(_double(1, 3, 3, 3, seed=5))
     assert torch.autograd.gradcheck(lambda a: relative_gram_loss({"a": a}, {"a": target}), (_double(1, 3, 3, 3, seed=1),))

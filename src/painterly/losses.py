@@ -87,14 +87,18 @@ def calc_mean_std(features: torch.Tensor, eps: float = 1e-5) -> tuple[torch.Tens
 MEAN_STD_LAYER_FACTORS = {"relu1_1": 400.0, "relu2_1": 20.0, "relu3_1": 10.0, "relu4_1": 1.0, "relu5_1": 40.0}
 
 
-def relative_gram_loss(features: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor]) -> torch.Tensor:
-    """Sum over layers of ||G - T||_F^2 / ||T||_F^2, averaged over the batch: the Gram distance relative to the
-    target's own size, so every layer counts alike whatever its units (``T``: N x C x C or C x C)."""
+def relative_gram_loss(features: Mapping[str, torch.Tensor], target_grams: Mapping[str, torch.Tensor],
+                       weights: Mapping[str, float] | None = None) -> torch.Tensor:
+    """Sum over layers of w_l ||G - T||_F^2 / ||T||_F^2, averaged over the batch: the Gram distance relative to
+    the target's own size, so every layer counts alike whatever its units (``T``: N x C x C or C x C), times
+    the layer's weight (``weights``; a layer it does not name, or None: 1)."""
     total = None
     for layer, target in target_grams.items():
         g = gram(features[layer])
         target = target.to(g.dtype).expand_as(g)
         term = ((g - target).pow(2).sum((1, 2)) / target.pow(2).sum((1, 2)).clamp_min(1e-12)).mean()
+        if weights is not None:
+            term = term * weights.get(layer, 1.0)
         total = term if total is None else total + term
     if total is None:
         raise ValueError("relative_gram_loss needs at least one style layer")

@@ -54,6 +54,8 @@ def add_parser(subparsers) -> None:
     g.add_argument("--gram-weight", type=non_negative_float, default=DEFAULTS.gram_weight,
                    help="weight of the Gram loss of the student's image against the painting at relu1_1..relu4_1 "
                         "in VGG19's own units, each layer relative to the painting's Gram (0: off)")
+    g.add_argument("--gram-layer-weights", type=non_negative_float, nargs=4, default=list(DEFAULTS.gram_layer_weights),
+                   metavar="W", help="each layer's weight in the Gram loss, relu1_1..relu4_1 (default: 1 1 1 1)")
     g.add_argument("--init", default="", metavar="MODEL|CHECKPOINT",
                    help="start from this compact AdaIN model (encoder and decoder) or a compact run's "
                         "checkpoint step_N.pt (with its embeddings): fine-tuning with a fresh optimiser")
@@ -81,7 +83,8 @@ def run(args) -> int:
         slope=args.slope, crop=args.crop, content_size=args.content_size, style_size=args.style_size,
         feature_weight=args.feature_weight, pixel_weight=args.pixel_weight,
         decoder_feature_weight=args.decoder_feature_weight, content_weight=args.content_weight,
-        style_weight=args.style_weight, gram_weight=args.gram_weight, init=args.init,
+        style_weight=args.style_weight, gram_weight=args.gram_weight,
+        gram_layer_weights=tuple(args.gram_layer_weights), init=args.init,
         full_strength_fraction=args.full_strength_fraction, end_to_end=args.end_to_end,
         holdout_styles=tuple(args.holdout_styles),
         holdout_photos=args.holdout_photos, seed=args.seed).validate()

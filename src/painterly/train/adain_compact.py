@@ -78,6 +78,9 @@ class CompactAdainTrainConfig:
     # Gram matrices of raw VGG19 relu1_1..relu4_1 of the image against the painting's, each layer's distance
     # relative to the painting's Gram (relu4_1's loud channels weigh as in `painterly evaluate`'s style loss)
     gram_weight: float = 0.0
+    # each layer's share of the Gram loss, relu1_1..relu4_1; `painterly evaluate`'s style loss is over 98 %
+    # relu4_1 on our benchmark pairs, so a run aimed at it can weigh that layer up (docs/adain.md)
+    gram_layer_weights: tuple[float, ...] = (1.0, 1.0, 1.0, 1.0)
     init: str = ""                       # compact AdaIN model file to start the encoder and decoder from
     full_strength_fraction: float = 0.5  # samples at strength 1; the others draw it from [0, 1)
     # the pixel loss also trains the encoder (through AdaIN); off: the decoder gets detached features.
@@ -98,6 +101,9 @@ class CompactAdainTrainConfig:
             raise PainterlyError(f"the crop must be a multiple of 8 and at least 16 px, not {self.crop}")
         if not 0.0 <= self.full_strength_fraction <= 1.0:
             raise PainterlyError(f"full-strength fraction must be in [0, 1], not {self.full_strength_fraction}")
+        if len(self.gram_layer_weights) != len(LEVELS) or min(self.gram_layer_weights) < 0:
+            raise PainterlyError(f"--gram-layer-weights takes {len(LEVELS)} non-negative weights "
+                                 f"({' '.join(LEVELS)}), not {' '.join(map(str, self.gram_layer_weights))}")
         if self.init and not Path(self.init).is_file():
             raise PainterlyError(f"--init: no such model or checkpoint file: {self.init}")
         return self
@@ -226,7 +232,8 @@ class CompactAdainTask:
         loss_s = mean_std_style_loss({level: self._scaled(level, feats[level])[full] for level in LEVELS},
                                      {level: channel_mean_std(teacher.scaled[level][count:][full]) for level in LEVELS})
         loss_g = (relative_gram_loss({level: feats[level][full] for level in LEVELS},
-                                     {level: gram(teacher.raw[level][count:][full]) for level in LEVELS})
+                                     {level: gram(teacher.raw[level][count:][full]) for level in LEVELS},
+                                     dict(zip(LEVELS, self.cfg.gram_layer_weights)))
                   if self.cfg.gram_weight > 0 else loss_c.new_zeros(()))
         return loss_c, loss_s, loss_g
 
