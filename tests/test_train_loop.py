@@ -185,7 +185,14 @@ def test_average_last_exports_the_mean_of_the_last_checkpoints_and_resume_goes_o
     # a resumed run (here with nothing left to train) starts from the trained weights, not the average
     again = FakeTask(seed=3)
     result = train(again, NoiseBatches(), config(tmp_path, iterations=6, checkpoint_every=1, resume=True))
-    assert result.steps == 6 and "averaged_checkpoints" not in load_model_file(result.model_path).meta["training"]
+    resumed = load_model_file(result.model_path).meta["training"]
+    assert result.steps == 6 and "averaged_checkpoints" not in resumed
+    # nothing trained this session: the result has no losses of its own, the sidecar the checkpoint's
+    assert result.losses == {} and resumed["final_losses"] == exported.meta["training"]["final_losses"]
+    last = load_checkpoint(folder / "step_000006.pt")
+    assert resumed["final_losses"] == pytest.approx(last["losses"]) and "total" in last["losses"]
+    assert last["modules"]["net"].keys() == states[2].keys()
+    assert all(torch.equal(last["modules"]["net"][k], states[2][k]) for k in states[2])
     for key, value in again.net.state_dict().items():
         assert torch.equal(value, states[2][key]), key
 

@@ -370,6 +370,7 @@ class _Run:
         self.samples: list[Path] = []
         self.history: list[dict[str, float]] = []
         self.last_losses: dict[str, float] = {}
+        self.checkpoint_losses: dict[str, float] = {}   # the resumed checkpoint's last logged losses
         self.saved_at = -1               # step of the last checkpoint written by this session
 
     # -- checkpoints
@@ -378,7 +379,7 @@ class _Run:
                 "modules": {name: m.state_dict() for name, m in self.modules.items()},
                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "rng": rng_state(), "config": asdict(self.cfg), "kind": self.task.kind,
-                "samples": [str(p) for p in self.samples]}
+                "samples": [str(p) for p in self.samples], "losses": dict(self.last_losses or self.checkpoint_losses)}
 
     def restore(self, path: Path) -> None:
         state = load_checkpoint(path)
@@ -395,6 +396,8 @@ class _Run:
         self.step = int(state["step"])
         self.seconds_before = float(state.get("seconds", 0.0))
         self.samples = [Path(p) for p in state.get("samples", []) if Path(p).is_file()]
+        self.checkpoint_losses = {k: float(v) for k, v in state.get("losses", {}).items()}
+        self.saved_at = self.step        # that checkpoint exists: a session that trains nothing rewrites nothing
         logger.info("resumed from %s at step %d", path, self.step)
 
     def checkpoint(self) -> Path | None:
@@ -520,7 +523,9 @@ def train(task: TrainTask, batches: BatchSource, cfg: TrainerConfig, validation:
     if world.distributed:
         hardware["processes"] = str(world.size)
     meta = {"training": {"trainer": asdict(cfg), "task": task_config or {}, "steps": run.step,
-                         "seconds": round(seconds, 1), "stopped": stopped, "final_losses": run.last_losses,
+                         "seconds": round(seconds, 1), "stopped": stopped,
+                         # a resumed session that trained nothing exports the checkpoint's weights and losses
+                         "final_losses": run.last_losses or run.checkpoint_losses,
                          "hardware": hardware}}
     model_path = Path(export_path) if export_path else out / "model.safetensors"
     if world.main:
