@@ -44,24 +44,19 @@ def load_model(spec: str, style_size: int):
     """A stylizer for a compact run's checkpoint (its encoder and decoder) or a model file or name."""
     import torch
 
-    from painterly.methods.adain import AdainStylizer, StoredStyleStats, load_adain_stylizer
-    from painterly.nets.adain_compact import CompactAdainConfig, CompactDecoder, CompactEncoder
+    from painterly.methods.adain import (AdainConfig, AdainStylizer, StoredStyleStats, compact_from_state,
+                                         load_adain_stylizer)
 
     if not spec.endswith(".pt"):
         return load_adain_stylizer(spec, style_size=style_size, runtime="torch")
-    modules = torch.load(spec, map_location="cpu", weights_only=False)["modules"]
+    modules = torch.load(spec, map_location="cpu", weights_only=True)["modules"]
     run_config = Path(spec).resolve().parent.parent / "config.json"      # RUN/checkpoints/step_N.pt
     task = json.loads(run_config.read_text()).get("task", {}) if run_config.is_file() else {}
-    config = CompactAdainConfig(tuple(task.get("widths", CompactAdainConfig().widths)),
-                                task.get("slope", CompactAdainConfig().slope))
-    encoder, decoder = CompactEncoder(config), CompactDecoder(config)
-    encoder.load_state_dict(modules["encoder"])
-    decoder.load_state_dict(modules["decoder"])
-    stylizer = AdainStylizer(decoder.eval(), encoder=encoder.eval(), registry=StoredStyleStats({}))
-    from dataclasses import replace
-
-    stylizer.config = replace(stylizer.config, style_size=style_size)
-    return stylizer
+    architecture = {"compact": {key: task[key] for key in ("widths", "slope") if key in task}}
+    state = {f"{part}.{key}": value for part in ("encoder", "decoder") for key, value in modules[part].items()}
+    encoder, decoder, _ = compact_from_state(state, architecture, spec)      # the model file's own loader
+    return AdainStylizer(decoder, encoder=encoder, config=AdainConfig(style_size=style_size),
+                         registry=StoredStyleStats({}))
 
 
 def main(argv=None) -> int:
