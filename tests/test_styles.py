@@ -12,7 +12,8 @@ from painterly.errors import PainterlyError, StyleNotFoundError
 from painterly.features import VGG19Features
 from painterly.losses import calc_mean_std, gram
 from painterly.styles import (STATS_SUFFIX, StyleInfo, StyleRegistry, StyleStats, blend_stats, compute_style_stats,
-                              load_style_stats, nearest_size, parse_style_spec, save_style_stats, stats_for_layers)
+                              load_style_stats, low_rank_factor, nearest_size, parse_style_spec, save_style_stats,
+                              stats_for_layers)
 
 
 def symmetric(channels: int, scale: float, seed: int) -> torch.Tensor:
@@ -111,6 +112,39 @@ def test_save_load_round_trip_with_large_grams(tmp_path):
                 torch.testing.assert_close(got[layer], want[layer], rtol=2e-3, atol=top * 1e-3)
         for layer, g in loaded[size].grams.items():
             torch.testing.assert_close(g, g.T)  # rebuilt symmetric
+
+
+def test_low_rank_factor_recovers_a_gram_of_few_positions():
+    features = torch.randn(1, 64, 2, 5, generator=torch.Generator().manual_seed(3)).relu()
+    g = gram(features)[0]                                        # 64 x 64 of rank <= 10
+    factor = low_rank_factor(g)
+    assert factor.shape[0] == 64 and factor.shape[1] <= 10
+    assert float((factor @ factor.T - g).norm() / g.norm()) <= 1e-4
+    full = gram(torch.randn(1, 8, 6, 6, generator=torch.Generator().manual_seed(4)))[0]
+    assert low_rank_factor(full) is None                         # rank 8 of 8: the upper triangle is smaller
+    assert low_rank_factor(symmetric(6, 1.0, 5)) is None         # not positive semi-definite: kept whole
+
+
+def test_low_rank_grams_are_stored_as_factors_and_load_back(tmp_path):
+    features = torch.rand(1, 64, 3, 4, generator=torch.Generator().manual_seed(6))
+    stats = compute_from_features({"relu3_1": features, "relu1_1": torch.rand(1, 4, 8, 8)})
+    path = save_style_stats({128: stats}, info("few"), tmp_path)
+    raw = load_file(str(path))
+    assert "128.gram.relu3_1" not in raw and raw["128.gramfactor.relu3_1"].shape[1] <= 12
+    assert raw["128.gram.relu1_1"].numel() == 4 * 5 // 2          # full rank: the upper triangle as before
+    assert path.stat().st_size < 64 * 65 // 2 * 2                  # smaller than the triangle alone
+    loaded = load_style_stats(path)[128]
+    for layer, want in stats.grams.items():
+        assert float((loaded.grams[layer] - want).norm() / want.norm()) < 1e-3   # float16's rounding
+        torch.testing.assert_close(loaded.grams[layer], loaded.grams[layer].T)
+
+
+def compute_from_features(feats: dict[str, torch.Tensor]) -> StyleStats:
+    stats = StyleStats()
+    for layer, value in feats.items():
+        stats.grams[layer] = gram(value)[0]
+        stats.means[layer], stats.stds[layer] = value.mean(dim=(0, 2, 3)), value.std(dim=(0, 2, 3))
+    return stats
 
 
 def test_sidecar_json(tmp_path):

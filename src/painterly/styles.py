@@ -8,7 +8,10 @@ Each built-in style is two files in ``painterly/data/styles``:
 * ``NAME.stats.safetensors``: for each reference size S and VGG19 layer L,
   ``S.gram.L`` (the upper triangle of the symmetric C x C Gram matrix), ``S.mean.L`` and
   ``S.std.L`` (C each), stored in float16 after dividing by ``scale.S.KIND.L`` (float32) so
-  the values fit float16's range.
+  the values fit float16's range. A Gram matrix of low rank is stored instead as
+  ``S.gramfactor.L``, a C x r factor P with P P^T = G (within ``GRAM_FACTOR_TOLERANCE``, far
+  below float16's own rounding), wherever that takes fewer numbers: a painting seen at 128 px
+  has only 8 x 5 positions at relu5_1, so its 512 x 512 Gram matrix has rank 40 at most.
 
 Gram statistics depend on the scale at which a painting is seen (brush strokes are bigger
 relative to VGG's receptive fields in a small image), so several reference sizes are stored
@@ -35,6 +38,7 @@ from .losses import calc_mean_std, gram
 
 STATS_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 STATS_SUFFIX = ".stats.safetensors"
+GRAM_FACTOR_TOLERANCE = 1e-4   # relative Frobenius error of a stored low-rank factor (float16 rounds at ~5e-4)
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,21 @@ def _unpack_symmetric(packed: torch.Tensor) -> torch.Tensor:
     return matrix
 
 
+def low_rank_factor(matrix: torch.Tensor, tolerance: float = GRAM_FACTOR_TOLERANCE) -> torch.Tensor | None:
+    """A C x r factor P of the symmetric positive semi-definite ``matrix`` G with
+    ||P P^T - G||_F <= ``tolerance`` ||G||_F and r as small as that allows (its top eigenpairs), or
+    None when P would hold as many numbers as G's upper triangle or more."""
+    channels = matrix.shape[0]
+    values, vectors = torch.linalg.eigh(matrix.double())
+    order = values.argsort(descending=True)
+    values, vectors = values[order], vectors[:, order]
+    tail = values.pow(2).flip(0).cumsum(0).flip(0).sqrt()   # tail[r]: the error of keeping the first r
+    rank = int((tail > tolerance * matrix.double().norm()).sum())
+    if rank * channels >= channels * (channels + 1) // 2:
+        return None
+    return (vectors[:, :rank] * values[:rank].clamp_min(0).sqrt()).float()
+
+
 def save_style_stats(stats_by_size: Mapping[int, StyleStats], info: StyleInfo, folder: str | Path) -> Path:
     """Write ``NAME.stats.safetensors`` (fp16, scaled per tensor) and ``NAME.json`` into ``folder``."""
     folder = Path(folder)
@@ -118,10 +137,13 @@ def save_style_stats(stats_by_size: Mapping[int, StyleStats], info: StyleInfo, f
     for size, stats in stats_by_size.items():
         for kind, table in (("gram", stats.grams), ("mean", stats.means), ("std", stats.stds)):
             for layer, value in table.items():
-                value = _pack_symmetric(value.float()) if kind == "gram" else value.float()
+                stored_kind, value = kind, value.float()
+                if kind == "gram":
+                    factor = low_rank_factor(value)
+                    stored_kind, value = ("gram", _pack_symmetric(value)) if factor is None else ("gramfactor", factor)
                 scale = float(value.abs().max().clamp_min(1e-12)) / 1024.0
-                tensors[f"{size}.{kind}.{layer}"] = (value / scale).half().contiguous()
-                tensors[f"scale.{size}.{kind}.{layer}"] = torch.tensor([scale], dtype=torch.float32)
+                tensors[f"{size}.{stored_kind}.{layer}"] = (value / scale).half().contiguous()
+                tensors[f"scale.{size}.{stored_kind}.{layer}"] = torch.tensor([scale], dtype=torch.float32)
     save_file(tensors, str(folder / f"{info.name}{STATS_SUFFIX}"))
     meta = {**info.__dict__, "reference_sizes": sorted(stats_by_size), "layers": list(info.layers),
             "methods": list(info.methods)}
@@ -141,6 +163,9 @@ def load_style_stats(path: str | Path) -> dict[int, StyleStats]:
         size, kind, layer = key.split(".", 2)
         stats = out.setdefault(int(size), StyleStats())
         value = value.float() * raw[f"scale.{key}"].item()
+        if kind == "gramfactor":
+            stats.grams[layer] = value @ value.T
+            continue
         table = {"gram": stats.grams, "mean": stats.means, "std": stats.stds}[kind]
         table[layer] = _unpack_symmetric(value) if kind == "gram" else value
     return out
