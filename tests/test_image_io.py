@@ -14,8 +14,8 @@ from PIL import Image
 
 from painterly.errors import ImageError, PainterlyError
 from painterly.io import image as image_io
-from painterly.io.image import (as_pil, check_output_path, load_image, open_image, pil_to_tensor, resize_to,
-                                save_image, tensor_to_pil)
+from painterly.io.image import (as_pil, check_output_path, image_size, load_image, open_image, pil_to_tensor,
+                                resize_to, save_image, tensor_to_pil)
 
 from conftest import BAD_IMAGE_FIXTURES, make_photo, png_header_bomb
 
@@ -157,6 +157,17 @@ def test_exif_orientation_is_applied(exif_rotated_jpg):
     tensor = load_image(exif_rotated_jpg)
     assert tensor.shape == (1, 3, 40, 20)  # shown upright: 20 wide, 40 tall
     assert open_image(exif_rotated_jpg).size == (20, 40)
+
+
+def test_image_size_reads_the_header_with_exif_rotation(exif_rotated_jpg, tmp_path):
+    assert image_size(exif_rotated_jpg) == open_image(exif_rotated_jpg).size == (20, 40)
+    plain = tmp_path / "plain.png"
+    Image.fromarray(make_photo(20, 40)).save(plain)
+    assert image_size(plain) == (40, 20)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    with pytest.raises(ImageError, match="bad.png: not a readable image"):
+        image_size(bad)
 
 
 def test_exif_orientation_of_pil_input(exif_rotated_jpg):

@@ -3,6 +3,7 @@ calibration maths, and the ``painterly train`` command end to end (tiny sizes th
 
 from __future__ import annotations
 
+import argparse
 import math
 from pathlib import Path
 
@@ -13,12 +14,14 @@ from PIL import Image
 from torch import nn
 
 from painterly.cli import main
+from painterly.cli.train_fast import prepare_data
 from painterly.errors import PainterlyError, StyleNotFoundError
 from painterly.io.model_file import load_model_file, save_model_file
 from painterly.nets.transformer import TransformerConfig, TransformerNet
-from painterly.train.data import FolderBatches, find_images
+from painterly.losses import content_loss
+from painterly.train.data import FolderBatches, PairedFolderBatches, center_square, find_images, pair_with_teachers
 from painterly.train.fast import (BUILTIN_STYLE_LAYERS, IMAGE_STYLE_LAYERS, FastTask, FastTrainConfig,
-                                  build_fast_task, calibrated_weights)
+                                  build_fast_task, calibrated_pixel_weight, calibrated_weights)
 from painterly.train.loop import TrainerConfig, train
 from painterly.train.multistyle import (MultiStyleTask, MultiStyleTrainConfig, build_multistyle_task,
                                         earlier_stages, styles_for_step, with_stages)
@@ -86,6 +89,92 @@ def test_calibrated_weights_hit_the_stated_ratios():
                                        tv_ratio=0.01)
     assert style_w * 5e6 == pytest.approx(4.0 * 2.0 * 200.0)
     assert tv_w * 0.01 == pytest.approx(0.01 * 2.0 * 200.0)
+
+
+def test_calibrated_pixel_weight_hits_the_stated_ratio():
+    assert calibrated_pixel_weight(300.0, 0.25, 2.0, 0.5) * 0.25 == pytest.approx(0.5 * 2.0 * 300.0)
+    with pytest.raises(PainterlyError, match="give --pixel-weight"):
+        calibrated_pixel_weight(300.0, 0.0, 1.0, 1.0)
+
+
+def make_teachers(data_dir: Path, folder: Path, stems, transform=lambda image: image) -> Path:
+    """Teacher images for the photos ``stems`` of ``data_dir``: each photo at 2/3 size through ``transform``."""
+    folder.mkdir(exist_ok=True)
+    for stem in stems:
+        with Image.open(data_dir / f"{stem}.png") as photo:
+            small = photo.convert("RGB").resize((photo.width * 2 // 3, photo.height * 2 // 3), Image.BILINEAR,
+                                                reducing_gap=2.0)
+        transform(small).save(folder / f"{stem}.jpg" if stem == "p0" else folder / f"{stem}.png", quality=100)
+    return folder
+
+
+def test_pair_with_teachers_matches_relative_stems_and_checks_the_shape(tmp_path, data_dir):
+    teachers = make_teachers(data_dir, tmp_path / "teach", ["p0", "p3"])
+    (teachers / "extra.png").write_bytes((teachers / "p3.png").read_bytes())   # no such photo: ignored
+    paired, targets, spare = pair_with_teachers(find_images(data_dir), data_dir, teachers)
+    assert [p.name for p in paired] == ["p0.png", "p3.png"]
+    assert [t.name for t in targets] == ["p0.jpg", "p3.png"]
+    assert [p.name for p in spare] == ["p1.png", "p2.png", "p4.png"]
+    Image.new("RGB", (30, 30)).save(teachers / "p1.png")   # square teacher of a 56 x 48 photo
+    with pytest.raises(PainterlyError, match="p1.png: 30x30 does not have the shape of its photo p1.png"):
+        pair_with_teachers(find_images(data_dir), data_dir, teachers)
+    empty = tmp_path / "others"
+    empty.mkdir()
+    Image.new("RGB", (30, 30)).save(empty / "q.png")
+    with pytest.raises(PainterlyError, match="no teacher image matches a training photo"):
+        pair_with_teachers(find_images(data_dir), data_dir, empty)
+
+
+def test_paired_batches_crop_photo_and_teacher_alike(tmp_path, data_dir):
+    stems = ["p0", "p1", "p2", "p3", "p4"]
+    paths = [data_dir / f"{s}.png" for s in stems]
+    same = make_teachers(data_dir, tmp_path / "same", stems[1:])   # the photo itself at 2/3 size, lossless
+    with PairedFolderBatches(paths[1:], sorted(same.iterdir()), crop=24, batch_size=3, seed=5) as batches:
+        first, again = batches.batch(2), batches.batch(2)
+        assert first["content"].shape == first["target"].shape == (3, 3, 24, 24)
+        torch.testing.assert_close(first["content"], first["target"])   # same box, same flip
+        torch.testing.assert_close(first["target"], again["target"])
+        assert not torch.equal(first["content"], batches.batch(3)["content"])
+    negative = make_teachers(data_dir, tmp_path / "neg", stems[1:], lambda image: Image.eval(image, lambda v: 255 - v))
+    with PairedFolderBatches(paths[1:], sorted(negative.iterdir()), crop=24, batch_size=3, seed=5) as batches:
+        torch.testing.assert_close(batches.batch(2)["target"], 1 - first["content"], atol=1 / 255 + 1e-6, rtol=0)
+    with pytest.raises(PainterlyError, match="2 photos but 1 teacher images"):
+        PairedFolderBatches(paths[:2], paths[:1], crop=24, batch_size=1)
+
+
+def test_distillation_terms_compare_with_the_teacher(tmp_path, data_dir):
+    teachers = make_teachers(data_dir, tmp_path / "teach", ["p0", "p1", "p2"],
+                             lambda image: Image.eval(image, lambda v: 255 - v))
+    paired, targets, _ = pair_with_teachers(find_images(data_dir), data_dir, teachers)
+    with PairedFolderBatches(paired, targets, crop=32, batch_size=2, seed=0) as batches:
+        task = build_fast_task(FastTrainConfig(style=str(style_path(tmp_path)), teacher=str(teachers), pixel_ratio=3.0,
+                                               loss_margin=0, **tiny()), batches, features=FakeFeatures)
+        batch = batches.batch(0)
+    ref = task.reference_losses
+    assert task.cfg.pixel_weight * ref["pixel"] == pytest.approx(3.0 * ref["content"])
+    terms = task.terms(batch)
+    with torch.no_grad():
+        out = task.net(batch["content"])
+        vgg = FakeFeatures(task.cfg.content_layers)
+        expected_content = content_loss(vgg(out)["relu2_2"], vgg(batch["target"])["relu2_2"])
+        photo_content = content_loss(vgg(out)["relu2_2"], vgg(batch["content"])["relu2_2"])
+    assert float(terms["content"]) == pytest.approx(float(expected_content), rel=1e-5)
+    assert float(terms["content"]) != pytest.approx(float(photo_content), rel=1e-2)
+    assert float(terms["pixel"]) == pytest.approx(float((out - batch["target"]).abs().mean()), rel=1e-5)
+    losses = task.losses(batch, 0)
+    assert set(losses) == {"content", "style", "tv", "pixel", "total"}
+    assert float(losses["total"]) == pytest.approx(sum(float(v) for k, v in losses.items() if k != "total"), rel=1e-5)
+    assert "pixel" not in FastTask(FastTrainConfig(style=str(style_path(tmp_path)), **tiny()),
+                                   features=FakeFeatures).weights()
+    with pytest.raises(PainterlyError, match="needs batches with a 'target'"):
+        task.terms({"content": batch["content"]})
+
+
+def style_path(tmp_path: Path) -> Path:
+    path = tmp_path / "style.png"
+    if not path.exists():
+        Image.fromarray(make_painting(40, 40)).save(path)
+    return path
 
 
 def test_styles_for_step_is_balanced_and_deterministic():
@@ -345,8 +434,26 @@ def test_cli_train_fast_and_multistyle_end_to_end(tmp_path, data_dir, style_file
     assert task["init_model"] == str(multi) and task["tv_weight"] == 2.0
 
 
+def test_cli_train_fast_from_teacher_images(tmp_path, data_dir, style_files):
+    teachers = make_teachers(data_dir, tmp_path / "teach", ["p0", "p1", "p2"],
+                             lambda image: Image.eval(image, lambda v: 255 - v))
+    out = tmp_path / "distilled.safetensors"
+    assert main(["train", "fast", "--style", str(style_files[0]), "-o", str(out), "--teacher", str(teachers),
+                 "--pixel-ratio", "2", *common_flags(tmp_path, data_dir)]) == 0
+    task = load_model_file(out).meta["training"]["task"]
+    assert task["teacher"] == str(teachers) and task["pixel_ratio"] == 2.0 and task["pixel_weight"] > 0
+    assert task["reference_losses"]["pixel"] > 0
+    # the samples come from photos without a teacher; the trained photos are the paired ones
+    args = argparse.Namespace(data=str(data_dir), validation=None, holdout=2, seed=0, sample_size=None, batch_size=2)
+    batches, validation = prepare_data(args, 32, str(teachers))
+    with batches:
+        assert [p.name for p in batches.cache.paths] == ["p0.png", "p1.png", "p2.png"]
+    spare = torch.cat([center_square(Image.open(data_dir / f"p{i}.png").convert("RGB"), 32) for i in (3, 4)])
+    torch.testing.assert_close(validation, spare)
+
+
 @pytest.mark.parametrize("case", ["empty_data", "unknown_style", "unreadable_model", "wrong_kind", "bad_output",
-                                  "init_without_the_style"])
+                                  "init_without_the_style", "teacher_folder_missing", "teacher_wrong_shape"])
 def test_cli_train_errors_exit_2_with_one_line(case, tmp_path, data_dir, style_files, capsys):
     flags = common_flags(tmp_path, data_dir)
     if case == "empty_data":
@@ -373,6 +480,16 @@ def test_cli_train_errors_exit_2_with_one_line(case, tmp_path, data_dir, style_f
         argv = ["train", "fast", "--init", "zoo", "--style", str(style_files[0]), "-o", str(tmp_path / "m.safetensors"),
                 *flags]
         expected = "holds no style 'style0'"
+    elif case == "teacher_folder_missing":
+        argv = ["train", "fast", "--style", str(style_files[0]), "-o", str(tmp_path / "m.safetensors"), *flags,
+                "--teacher", str(tmp_path / "nowhere")]
+        expected = "nowhere: no such folder"
+    elif case == "teacher_wrong_shape":
+        (tmp_path / "teach").mkdir()
+        Image.new("RGB", (30, 30)).save(tmp_path / "teach" / "p2.png")
+        argv = ["train", "fast", "--style", str(style_files[0]), "-o", str(tmp_path / "m.safetensors"), *flags,
+                "--teacher", str(tmp_path / "teach")]
+        expected = "does not have the shape of its photo p2.png"
     else:
         argv = ["train", "fast", "--style", str(style_files[0]), "-o", str(tmp_path / "m.pt"), *flags]
         expected = "must end in .safetensors"

@@ -23,6 +23,16 @@ def add_parser(subparsers) -> None:
                         "style and TV weights are kept unless given")
     add_data_arguments(p)
     add_loss_arguments(p, DEFAULTS)
+    g = p.add_argument_group("distillation")
+    g.add_argument("--teacher", default=None, metavar="DIR",
+                   help="folder of teacher images, one per training photo with the photo's relative path and stem "
+                        "(e.g. painterly optimize results of the whole photo): the network learns to reproduce them "
+                        "(content loss to the teacher's features plus a pixel term); photos without one are not "
+                        "trained on and supply the --holdout samples")
+    g.add_argument("--pixel-weight", type=non_negative_float, default=DEFAULTS.pixel_weight,
+                   help="delta, the L1 pixel distance to the teacher (default: calibrated from --pixel-ratio)")
+    g.add_argument("--pixel-ratio", type=non_negative_float, default=DEFAULTS.pixel_ratio,
+                   help="calibration: weighted pixel / content loss of the untrained network (default %(default)s)")
     p.add_argument("--name", default=None, help="style name stored in the model (default: image file stem)")
     p.add_argument("--title", default="", help="painting title stored in the model")
     p.add_argument("--artist", default="", help="artist stored in the model")
@@ -78,16 +88,25 @@ def check_output(output: str) -> Path:
     return path
 
 
-def prepare_data(args, crop: int):
-    """(batches, validation photos) from --data / --validation / --holdout."""
-    from ..train.data import FolderBatches, find_images, load_photos, split_holdout
+def prepare_data(args, crop: int, teacher: str | None = None):
+    """(batches, validation photos) from --data / --validation / --holdout, and --teacher: then the photos
+    with a teacher image are trained on and the held-out samples come from those without one."""
+    from ..train.data import FolderBatches, PairedFolderBatches, find_images, load_photos, pair_with_teachers, split_holdout
 
     paths = find_images(args.data)
+    targets: list = []
+    spare = paths
+    if teacher:
+        paths, targets, spare = pair_with_teachers(paths, args.data, teacher)
     if args.validation:
         held_out = list(args.validation)
+    elif teacher:
+        held_out = spare if len(spare) <= args.holdout else split_holdout(spare, args.holdout, args.seed)[1]
     else:
         paths, held_out = split_holdout(paths, min(args.holdout, len(paths) - 1), args.seed)
     validation = load_photos(held_out, args.sample_size or crop) if held_out else None
+    if teacher:
+        return PairedFolderBatches(paths, targets, crop, args.batch_size, args.seed), validation
     return FolderBatches(paths, crop, args.batch_size, args.seed), validation
 
 
@@ -101,9 +120,10 @@ def run(args) -> int:
         style_layers=tuple(args.style_layers) if args.style_layers else None, content_weight=args.content_weight,
         style_weight=args.style_weight, tv_weight=args.tv_weight, style_ratio=args.style_ratio,
         tv_ratio=args.tv_ratio, crop=args.crop, width=args.width, depth=args.depth, fast_variant=args.fast_variant,
-        loss_margin=args.loss_margin, seed=args.seed, init_model=args.init,
+        loss_margin=args.loss_margin, seed=args.seed, init_model=args.init, teacher=args.teacher,
+        pixel_weight=args.pixel_weight, pixel_ratio=args.pixel_ratio,
         name=args.name, title=args.title, artist=args.artist).validate()
     tcfg = trainer_config_from_args(args, device, run_dir_for(output, args.run_dir))
-    batches, validation = prepare_data(args, cfg.crop)
+    batches, validation = prepare_data(args, cfg.crop, cfg.teacher)
     return run_training("train fast", lambda: build_fast_task(cfg, batches, device), batches, tcfg, validation,
                         output, args.quiet)

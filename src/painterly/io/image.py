@@ -96,6 +96,18 @@ def open_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     return image
 
 
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) of an image file as :func:`open_image` would give it (EXIF rotation applied), from
+    its header alone."""
+    try:
+        with Image.open(path) as probe:
+            width, height = probe.size
+            orientation = probe.getexif().get(0x0112, 1)
+    except Exception as exc:  # PIL raises many types for bad files
+        raise ImageError(f"{path}: not a readable image ({exc})") from None
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
 def as_pil(image: ImageLike, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Accept a path, PIL image, HxWx3 uint8 array or [0,1] tensor; return 8-bit RGB PIL."""
     if isinstance(image, (str, os.PathLike)):

@@ -11,6 +11,10 @@ Decoding a JPEG costs more than a small training step on a 2-core machine, so de
 are kept in memory downscaled (shorter side ``cache_scale`` x crop), in a bounded LRU cache,
 and the next step's batch is prepared on a background thread (PIL releases the GIL).
 Unreadable files are skipped with one warning each, never a crash.
+
+``PairedFolderBatches`` adds a teacher image to every photo (distillation: a network learns to
+reproduce another method's results): ``batch(k)`` -> ``{"content": photos, "target": teachers}``,
+the same crop box and flip applied to both, the photo first resized to its teacher's size.
 """
 
 from __future__ import annotations
@@ -79,14 +83,52 @@ def random_crop_box(width: int, height: int, rng: np.random.Generator, min_fract
     return left, top, left + side, top + side
 
 
+def crop_to_tensor(image: Image.Image, box: tuple[int, int, int, int], crop: int, flip: bool) -> torch.Tensor:
+    """``box`` of ``image`` resized to ``crop`` x ``crop``, optionally flipped left-right: 3 x crop x crop."""
+    out = image.resize((crop, crop), Image.BILINEAR, box=box, reducing_gap=2.0)
+    if flip:
+        out = out.transpose(Image.FLIP_LEFT_RIGHT)
+    return pil_to_tensor(out)[0]
+
+
 def random_resized_crop(image: Image.Image, crop: int, rng: np.random.Generator, min_fraction: float = 0.6,
                         flip: bool = True) -> torch.Tensor:
     """A random square crop resized to ``crop`` px, flipped left-right half of the time: 3 x crop x crop."""
     box = random_crop_box(image.width, image.height, rng, min_fraction)
-    out = image.resize((crop, crop), Image.BILINEAR, box=box, reducing_gap=2.0)
-    if flip and rng.random() < 0.5:
-        out = out.transpose(Image.FLIP_LEFT_RIGHT)
-    return pil_to_tensor(out)[0]
+    return crop_to_tensor(image, box, crop, flip and rng.random() < 0.5)
+
+
+def pair_with_teachers(photos: Sequence[Path], root: str | os.PathLike, teachers: str | os.PathLike,
+                       aspect_tolerance: float = 0.02) -> tuple[list[Path], list[Path], list[Path]]:
+    """``(paired photos, their teacher images, photos without one)``.
+
+    A photo's teacher is the image under ``teachers`` with the photo's path relative to ``root``
+    and stem, of any image type (``root/a/cat.jpg`` -> ``teachers/a/cat.png``). A teacher must show
+    the whole photo: an aspect ratio more than ``aspect_tolerance`` off the photo's is an error.
+    """
+    from ..io.image import image_size
+
+    by_stem = {p.relative_to(teachers).with_suffix(""): p for p in find_images(teachers)}
+    paired, targets, unpaired = [], [], []
+    base = Path(root) if Path(root).is_dir() else Path(root).parent
+    for photo in photos:
+        target = by_stem.get(photo.relative_to(base).with_suffix(""))
+        if target is None:
+            unpaired.append(photo)
+            continue
+        try:
+            (pw, ph), (tw, th) = image_size(photo), image_size(target)
+        except ImageError as exc:
+            logger.warning("skipping a training pair: %s", exc)
+            continue
+        if abs((pw / ph) / (tw / th) - 1) > aspect_tolerance:
+            raise PainterlyError(f"{target}: {tw}x{th} does not have the shape of its photo {photo.name} ({pw}x{ph}); "
+                                 "a teacher image must show the whole photo")
+        paired.append(photo)
+        targets.append(target)
+    if not paired:
+        raise PainterlyError(f"{teachers}: no teacher image matches a training photo (same relative path and stem)")
+    return paired, targets, unpaired
 
 
 def center_square(image: Image.Image, size: int) -> torch.Tensor:
@@ -220,5 +262,41 @@ class FolderBatches:
         self.close()
 
 
-__all__ = ["FolderBatches", "PhotoCache", "find_images", "split_holdout", "load_photos", "random_resized_crop",
-           "center_square", "IMAGE_EXTENSIONS"]
+class PairedFolderBatches(FolderBatches):
+    """:class:`FolderBatches` of (photo, teacher image) pairs: ``{"content": ..., "target": ...}``, both
+    B x 3 x crop x crop, cropped and flipped alike. Crops come from the teacher's pixels (the photo is
+    resized to the teacher's size), so ``crop`` should not be much above the teachers' shorter side."""
+
+    def __init__(self, paths: Sequence[str | os.PathLike], targets: Sequence[str | os.PathLike], crop: int,
+                 batch_size: int, seed: int = 0, cache_size: int = 2048, min_fraction: float = 0.6,
+                 prefetch: bool = True):
+        if len(paths) != len(targets):
+            raise PainterlyError(f"{len(paths)} photos but {len(targets)} teacher images")
+        super().__init__(paths, crop, batch_size, seed, cache_scale=2.0, cache_size=cache_size,
+                         min_fraction=min_fraction, prefetch=prefetch)
+        self.targets = PhotoCache([Path(p) for p in targets], min_side=1 << 30, capacity=cache_size)
+
+    def _pair_for(self, sample: int) -> tuple[Image.Image, Image.Image]:
+        """The (photo, teacher) of ``sample``, or the next readable pair in the epoch order."""
+        for offset in range(len(self)):
+            index = self.photo_index(sample + offset)
+            photo, target = self.cache.get(index), self.targets.get(index)
+            if photo is not None and target is not None:
+                return photo, target
+        raise PainterlyError("none of the training photos and teacher images can be read")
+
+    def make_batch(self, step: int, part: slice = slice(None)) -> dict[str, torch.Tensor]:
+        photos, targets = [], []
+        for i in range(self.batch_size)[part]:
+            rng = np.random.default_rng([self.seed, step, i])
+            photo, target = self._pair_for(step * self.batch_size + i)
+            photo = photo.resize(target.size, Image.BILINEAR, reducing_gap=2.0) if photo.size != target.size else photo
+            box = random_crop_box(target.width, target.height, rng, self.min_fraction)
+            flip = bool(rng.random() < 0.5)
+            photos.append(crop_to_tensor(photo, box, self.crop, flip))
+            targets.append(crop_to_tensor(target, box, self.crop, flip))
+        return {"content": torch.stack(photos), "target": torch.stack(targets)}
+
+
+__all__ = ["FolderBatches", "PairedFolderBatches", "PhotoCache", "find_images", "split_holdout", "load_photos",
+           "random_resized_crop", "pair_with_teachers", "center_square", "IMAGE_EXTENSIONS"]

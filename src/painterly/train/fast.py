@@ -21,6 +21,14 @@ crop size or feature scale: ``style_ratio`` says how much style matters relative
 in units of "the loss of an untrained network", and ``tv_ratio`` how much smoothing is
 allowed relative to natural photo gradients. Explicit weights override the calibration.
 
+Distillation (``teacher``): with a folder of teacher images, one per training photo (results of
+another method on the whole photo, e.g. ``painterly optimize``), the content term compares
+phi_c(y) with the teacher's features phi_c(t) instead of the photo's, and a pixel term
+delta * mean|y - t| joins (delta calibrated like gamma: ``pixel_ratio`` * alpha * C0 / P0, with P0
+the untrained network's pixel loss). The Gram and TV terms stay. The teacher fixes which colour
+goes where, the shortcut-free answer a per-style loss alone can miss on some paintings (a one-hue
+wash or a stamped texture, docs/training.md).
+
 Fine-tuning (``init_model``): training starts from a trained single-style network, or from one
 style's slot of a multi-style network (its shared convolutions with that style's (gamma, beta)
 rows, :meth:`~painterly.nets.transformer.TransformerNet.single_style`), which computes exactly
@@ -82,6 +90,9 @@ class FastTrainConfig:
     loss_margin: int = 16                # px of reflection the loss network sees around each image (multiple of 8)
     seed: int = 0                        # network initialisation
     init_model: str | None = None        # start from this fast model, or from this style's slot of a multistyle one
+    teacher: str | None = None           # folder of teacher images, one per training photo (distillation)
+    pixel_weight: float | None = None    # delta, the teacher's pixel term; None: calibrated
+    pixel_ratio: float = 1.0             # calibration target: delta * P0 = pixel_ratio * alpha * C0
     name: str | None = None              # style name in the model file (default: file stem / built-in name)
     title: str = ""
     artist: str = ""
@@ -95,7 +106,8 @@ class FastTrainConfig:
             raise PainterlyError(f"invalid network size: width {self.width}, depth {self.depth}")
         check_loss_margin(self.loss_margin, self.crop)
         for label, value in (("content", self.content_weight), ("style", self.style_weight),
-                             ("tv", self.tv_weight), ("style ratio", self.style_ratio), ("tv ratio", self.tv_ratio)):
+                             ("tv", self.tv_weight), ("style ratio", self.style_ratio), ("tv ratio", self.tv_ratio),
+                             ("pixel", self.pixel_weight), ("pixel ratio", self.pixel_ratio)):
             if value is not None and value < 0:
                 raise PainterlyError(f"{label} weight must be >= 0, not {value}")
         self.content_layers = resolve_layers(self.content_layers)
@@ -152,12 +164,17 @@ def features_with_margin(features: Callable[[torch.Tensor], dict[str, torch.Tens
 
 def perceptual_terms(outputs: torch.Tensor, photos: torch.Tensor, out_feats: dict[str, torch.Tensor],
                      photo_feats: dict[str, torch.Tensor], target_grams: dict[str, torch.Tensor],
-                     content_layers: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Unweighted content, Gram style and TV losses; targets of shape C x C or B x C x C."""
+                     content_layers: Sequence[str], teachers: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """Unweighted content, Gram style and TV losses; targets of shape C x C or B x C x C. With
+    ``teachers`` (distillation), ``photo_feats`` are the teachers' features and a ``pixel`` term
+    mean|outputs - teachers| is added."""
     content = sum(content_loss(out_feats[l].float(), photo_feats[l].float()) for l in content_layers)
     style = sum(default_style_layer_weight(t.shape[-1]) * gram_distance(gram(out_feats[l].float()), t)
                 for l, t in target_grams.items())
-    return {"content": content, "style": style, "tv": tv_loss(outputs.float())}
+    terms = {"content": content, "style": style, "tv": tv_loss(outputs.float())}
+    if teachers is not None:
+        terms["pixel"] = (outputs.float() - teachers.float()).abs().mean()
+    return terms
 
 
 # --------------------------------------------------------------------------- styles
@@ -324,19 +341,26 @@ class FastTask:
         """Distributed runs: the losses run ``net`` through its DistributedDataParallel wrapper."""
         self.ddp = wrapped
 
-    def terms(self, photos: torch.Tensor, net: nn.Module | None = None) -> dict[str, torch.Tensor]:
+    def terms(self, batch: dict[str, torch.Tensor], net: nn.Module | None = None) -> dict[str, torch.Tensor]:
+        """Unweighted terms on a batch: ``content`` photos, and ``target`` teacher images when distilling."""
+        photos, teachers = batch["content"], batch.get("target") if self.cfg.teacher else None
+        if self.cfg.teacher and teachers is None:
+            raise PainterlyError("distilling from teacher images needs batches with a 'target' (PairedFolderBatches)")
         outputs = (net if net is not None else self.ddp.get("net", self.net))(photos)
         margin = self.cfg.loss_margin
         with torch.no_grad():
-            photo_feats = features_with_margin(self.content_vgg, photos, margin)
-        return perceptual_terms(outputs, photos, features_with_margin(self.vgg, outputs, margin), photo_feats,
-                                self.grams, self.cfg.content_layers)
+            reference_feats = features_with_margin(self.content_vgg, photos if teachers is None else teachers, margin)
+        return perceptual_terms(outputs, photos, features_with_margin(self.vgg, outputs, margin), reference_feats,
+                                self.grams, self.cfg.content_layers, teachers)
+
+    def weights(self) -> dict[str, float]:
+        weights = {"content": self.cfg.content_weight, "style": self.cfg.style_weight, "tv": self.cfg.tv_weight}
+        return {**weights, "pixel": self.cfg.pixel_weight} if self.cfg.teacher else weights
 
     def losses(self, batch: dict[str, torch.Tensor], step: int) -> dict[str, torch.Tensor]:
-        terms = self.terms(batch["content"])
-        weighted = {"content": self.cfg.content_weight * terms["content"], "style": self.cfg.style_weight * terms["style"],
-                    "tv": self.cfg.tv_weight * terms["tv"]}
-        return {**weighted, "total": weighted["content"] + weighted["style"] + weighted["tv"]}
+        terms = self.terms(batch)
+        weighted = {name: weight * terms[name] for name, weight in self.weights().items()}
+        return {**weighted, "total": sum(weighted.values())}
 
     def samples(self, photos: torch.Tensor) -> torch.Tensor:
         return self.net(photos)
@@ -349,21 +373,24 @@ class FastTask:
     # -- calibration
     def calibrate(self, batches, count: int | None = None) -> FastTrainConfig:
         """Fill in missing style/TV weights from the losses of the untrained net (module docstring)."""
-        if self.cfg.style_weight is not None and self.cfg.tv_weight is not None:
+        if None not in self.weights().values():
             return self.cfg
         terms = self.terms
         if self.cfg.init_model:   # the rule is about an untrained network: measure a fresh one of this architecture
             fresh = make_net(self.net.config, self.cfg.seed).to(self.device)
-            terms = lambda photos: self.terms(photos, fresh)   # noqa: E731
-        content0, style0, tv0 = measure_reference_losses(terms, batches, count or self.cfg.calibration_batches,
-                                                          self.device)
-        style_w, tv_w = calibrated_weights(content0, style0, tv0, self.cfg.content_weight, self.cfg.style_ratio,
-                                           self.cfg.tv_ratio)
+            terms = lambda batch: self.terms(batch, fresh)   # noqa: E731
+        ref = measure_reference_losses(terms, batches, count or self.cfg.calibration_batches, self.device)
+        style_w, tv_w = calibrated_weights(ref["content"], ref["style"], ref["tv"], self.cfg.content_weight,
+                                           self.cfg.style_ratio, self.cfg.tv_ratio)
         self.cfg = replace(self.cfg, style_weight=self.cfg.style_weight if self.cfg.style_weight is not None
                            else style_w, tv_weight=self.cfg.tv_weight if self.cfg.tv_weight is not None else tv_w)
-        self.reference_losses = {"content": content0, "style": style0, "tv": tv0}
-        logger.info("calibrated weights: style %.4g, tv %.4g (reference losses content %.4g, style %.4g, tv %.4g)",
-                    self.cfg.style_weight, self.cfg.tv_weight, content0, style0, tv0)
+        if self.cfg.teacher and self.cfg.pixel_weight is None:
+            self.cfg = replace(self.cfg, pixel_weight=calibrated_pixel_weight(
+                ref["content"], ref["pixel"], self.cfg.content_weight, self.cfg.pixel_ratio))
+        self.reference_losses = ref
+        logger.info("calibrated weights: %s (reference losses %s)",
+                    ", ".join(f"{k} {v:.4g}" for k, v in self.weights().items()),
+                    ", ".join(f"{k} {v:.4g}" for k, v in ref.items()))
         return self.cfg
 
     def config_dict(self) -> dict:
@@ -374,19 +401,27 @@ class FastTask:
         return out
 
 
-def measure_reference_losses(terms: Callable[[torch.Tensor], dict[str, torch.Tensor]], batches, count: int,
-                             device: torch.device) -> tuple[float, float, float]:
-    """Mean (content, style) losses of the untrained network and mean TV of the photos on batches 0..count-1."""
-    content = style = tv = 0.0
-    with torch.no_grad():
-        for step in range(max(1, count)):
-            photos = batches.batch(step)["content"].to(device)
-            values = terms(photos)
-            content += float(values["content"])
-            style += float(values["style"])
-            tv += float(tv_loss(photos))
+def measure_reference_losses(terms: Callable[[dict[str, torch.Tensor]], dict[str, torch.Tensor]], batches,
+                             count: int, device: torch.device) -> dict[str, float]:
+    """Mean content and style (and, distilling, pixel) losses of the untrained network and mean TV of the
+    photos on batches 0..count-1."""
+    totals: dict[str, float] = {}
     n = max(1, count)
-    return content / n, style / n, tv / n
+    with torch.no_grad():
+        for step in range(n):
+            batch = {k: v.to(device) for k, v in batches.batch(step).items()}
+            values = {**terms(batch), "tv": tv_loss(batch["content"])}
+            for name, value in values.items():
+                totals[name] = totals.get(name, 0.0) + float(value) / n
+    return totals
+
+
+def calibrated_pixel_weight(content0: float, pixel0: float, content_weight: float, pixel_ratio: float) -> float:
+    """delta with delta * pixel0 = pixel_ratio * content_weight * content0 (module docstring)."""
+    if content0 <= 0 or pixel0 <= 0:
+        raise PainterlyError(f"cannot calibrate the pixel weight from zero losses (content {content0:.3g}, "
+                             f"pixel {pixel0:.3g}); give --pixel-weight")
+    return pixel_ratio * content_weight * content0 / pixel0
 
 
 def build_fast_task(cfg: FastTrainConfig, batches, device: str | torch.device = "cpu",
@@ -397,6 +432,7 @@ def build_fast_task(cfg: FastTrainConfig, batches, device: str | torch.device = 
     return task
 
 
-__all__ = ["FastTrainConfig", "FastTask", "build_fast_task", "calibrated_weights", "perceptual_terms",
+__all__ = ["FastTrainConfig", "FastTask", "build_fast_task", "calibrated_weights", "calibrated_pixel_weight",
+           "perceptual_terms",
            "features_with_margin", "check_loss_margin", "load_style_target", "load_init_net", "earlier_stages",
            "with_stages", "load_transformer_model", "StyleTarget", "IMAGE_STYLE_LAYERS", "BUILTIN_STYLE_LAYERS", "make_net"]
