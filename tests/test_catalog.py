@@ -71,3 +71,19 @@ def test_an_installed_adain_decoder_renders_every_statistics_style(tmp_path):
     for name in StyleRegistry().names():
         assert entries[name].methods[:2] == ("adain", "optimize")
     assert method_status(folder)["adain"] is None
+
+
+
+def test_styles_into_a_closed_pipe_stops_quietly(monkeypatch, capsys):
+    """``painterly styles | head -1``: the reader has gone; no traceback, SIGPIPE's status 141."""
+    import io
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with capsys.disabled():
+        stdout = io.TextIOWrapper(io.FileIO(write_end, "w"), write_through=True)
+        monkeypatch.setattr("sys.stdout", stdout)
+        assert main(["styles"]) == 141
+        stdout.write("still writable\n")   # now a null device: the interpreter's last flush cannot fail
+        stdout.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import traceback
 from dataclasses import dataclass
@@ -45,6 +46,10 @@ def report_errors(debug: bool = False):
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         outcome.code = 130
+    except BrokenPipeError:   # the reader went away (``painterly styles | head -1``): stop quietly, like SIGPIPE
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())   # so the interpreter's last flush does not fail again
+        outcome.code = 141
     except MemoryError:
         print("error: out of memory: try a smaller --size or more --scales", file=sys.stderr)
         outcome.code = 1
