@@ -55,12 +55,15 @@ def per_style_recipes(names) -> str:
     for model in available_models():
         if model.kind == "fast" and model.styles and model.styles[0] in names:
             training = model.meta.get("training", {})
-            key = (training.get("task", {}).get("crop"), training.get("steps"), bool(training.get("earlier_stages")))
+            task = training.get("task", {})
+            key = (task.get("crop"), training.get("steps"), bool(training.get("earlier_stages")), bool(task.get("teacher")))
             groups.setdefault(key, []).append(model.name)
     tuned_note = " fine-tuned from another style's network"
+    taught_note = " taught by the optimisation method's results (`train fast --teacher`)"
     return "; ".join(f"{', '.join(f'`{n}`' for n in sorted(models))} at {crop} px crops and {steps:,} steps"
-                     f"{tuned_note if tuned else ''}"
-                     for (crop, steps, tuned), models in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])))
+                     f"{tuned_note if tuned else ''}{taught_note if taught else ''}"
+                     for (crop, steps, tuned, taught), models in sorted(groups.items(),
+                                                                        key=lambda kv: (-len(kv[1]), kv[0])))
 
 
 def render(task: tuple[str, str, int, int]) -> dict:
