@@ -1,5 +1,6 @@
-"""Stylise four scikit-image photos (never seen in training) with one or more feed-forward models and
-write a contact sheet: photos in the top row, then one row per model.
+"""Stylise four scikit-image photos with one or more feed-forward models and write a contact sheet:
+photos in the top row, then one row per model. The astronaut is in no training set; coffee, chelsea and
+rocket are also in shared/data/content, which the per-style networks, zoo and van_gogh trained on.
 
     python scripts/make_fast_samples.py src/painterly/data/models/wheat_field.safetensors -o docs/fast_samples.png
     python scripts/make_fast_samples.py van_gogh --size 512 -o docs/van_gogh_samples.jpg

@@ -3,8 +3,9 @@
     python scripts/make_gallery.py [--size 256] [--iterations 100] [--workers 2] [--only NAME ...]
     python scripts/make_gallery.py --markdown-only     # rewrite docs/gallery.md from docs/gallery.json
 
-The photos are scikit-image's public-domain samples (astronaut, coffee, chelsea), which no
-built-in model was trained on. Each style is rendered with every feed-forward method that ships
+The photos are scikit-image's public-domain samples (astronaut, coffee, chelsea); the
+astronaut is in no training set, coffee and chelsea are also among the training photos of the
+per-style networks and `zoo`. Each style is rendered with every feed-forward method that ships
 for it here, in `painterly.catalog.METHOD_ORDER` (its per-style network, its slot of a
 multi-style network, AdaIN from its stored statistics; the first is what `painterly stylize
 --style NAME` picks; a style with a full and a CPU-speed network gets a row for each), else with optimisation from the stored statistics (painterly's defaults: two
@@ -156,8 +157,10 @@ def main() -> None:
 
 def write_markdown(known: dict) -> None:
     lines = ["# Gallery: every built-in style on three sample photos", "",
-             "scikit-image's astronaut, coffee and chelsea photos (public domain; no shipped model saw",
-             "them in training), each style rendered with every feed-forward method that ships for it, one row",
+             "scikit-image's astronaut, coffee and chelsea photos (public domain; the astronaut is in no",
+             "training set, coffee and chelsea are also among the photos of shared/data/content that the",
+             "per-style networks and `zoo` trained on), each style rendered with every feed-forward method",
+             "that ships for it, one row",
              "per method. The top row is what `painterly stylize photo.jpg --style NAME` gives: the style's",
              "per-style network (the full architecture where a style also has the CPU-speed `NAME_fast`, whose",
              "row comes second), else its slot of the multi-style network, else the artist-level model of that",

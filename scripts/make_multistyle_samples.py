@@ -1,9 +1,9 @@
-"""Sample sheet of a multi-style network on photos it never saw: one row per style, then a blend row.
+"""Sample sheet of a multi-style network on four sample photos: one row per style, then a blend row.
 
     python scripts/make_multistyle_samples.py zoo -o docs/multistyle_samples.jpg
 
 Rows: each style of the model on scikit-image's astronaut, coffee and chelsea and
-scikit-learn's china.jpg (public domain / CC, none in the training data), labelled with the
+scikit-learn's china.jpg (public domain / CC; coffee and chelsea are also in shared/data/content), labelled with the
 style's name; the last row blends two styles (``--blend A B``) at weights 0, 1/3, 2/3 and 1 on
 the astronaut, through the network's conditional-norm interpolation.
 """
