@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 
 from ..errors import ImageError, PainterlyError
-from ..io.image import open_image, pil_to_tensor
+from ..io.image import image_size, open_image, pil_to_tensor
 
 logger = logging.getLogger(__name__)
 
@@ -106,8 +106,6 @@ def pair_with_teachers(photos: Sequence[Path], root: str | os.PathLike, teachers
     and stem, of any image type (``root/a/cat.jpg`` -> ``teachers/a/cat.png``). A teacher must show
     the whole photo: an aspect ratio more than ``aspect_tolerance`` off the photo's is an error.
     """
-    from ..io.image import image_size
-
     by_stem = {p.relative_to(teachers).with_suffix(""): p for p in find_images(teachers)}
     paired, targets, unpaired = [], [], []
     base = Path(root) if Path(root).is_dir() else Path(root).parent
