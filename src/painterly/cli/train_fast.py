@@ -94,20 +94,17 @@ def prepare_data(args, crop: int, teacher: str | None = None):
     from ..train.data import FolderBatches, PairedFolderBatches, find_images, load_photos, pair_with_teachers, split_holdout
 
     paths = find_images(args.data)
-    targets: list = []
-    spare = paths
+    held_out = list(args.validation or [])
     if teacher:
         paths, targets, spare = pair_with_teachers(paths, args.data, teacher)
-    if args.validation:
-        held_out = list(args.validation)
-    elif teacher:
-        held_out = spare if len(spare) <= args.holdout else split_holdout(spare, args.holdout, args.seed)[1]
+        if not held_out:
+            held_out = spare if len(spare) <= args.holdout else split_holdout(spare, args.holdout, args.seed)[1]
+        batches = PairedFolderBatches(paths, targets, crop, args.batch_size, args.seed)
     else:
-        paths, held_out = split_holdout(paths, min(args.holdout, len(paths) - 1), args.seed)
-    validation = load_photos(held_out, args.sample_size or crop) if held_out else None
-    if teacher:
-        return PairedFolderBatches(paths, targets, crop, args.batch_size, args.seed), validation
-    return FolderBatches(paths, crop, args.batch_size, args.seed), validation
+        if not held_out:
+            paths, held_out = split_holdout(paths, min(args.holdout, len(paths) - 1), args.seed)
+        batches = FolderBatches(paths, crop, args.batch_size, args.seed)
+    return batches, load_photos(held_out, args.sample_size or crop) if held_out else None
 
 
 def run(args) -> int:
