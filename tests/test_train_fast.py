@@ -123,6 +123,10 @@ def test_pair_with_teachers_matches_relative_stems_and_checks_the_shape(tmp_path
     Image.new("RGB", (30, 30)).save(empty / "q.png")
     with pytest.raises(PainterlyError, match="no teacher image matches a training photo"):
         pair_with_teachers(find_images(data_dir), data_dir, empty)
+    (teachers / "p1.png").unlink()
+    (teachers / "p3.jpg").write_bytes((teachers / "p0.jpg").read_bytes())   # p3.png and p3.jpg: which one?
+    with pytest.raises(PainterlyError, match="two teacher images for the photo p3: p3.(png|jpg) and p3.(png|jpg)"):
+        pair_with_teachers(find_images(data_dir), data_dir, teachers)
 
 
 def test_paired_batches_crop_photo_and_teacher_alike(tmp_path, data_dir):

@@ -104,9 +104,16 @@ def pair_with_teachers(photos: Sequence[Path], root: str | os.PathLike, teachers
 
     A photo's teacher is the image under ``teachers`` with the photo's path relative to ``root``
     and stem, of any image type (``root/a/cat.jpg`` -> ``teachers/a/cat.png``). A teacher must show
-    the whole photo: an aspect ratio more than ``aspect_tolerance`` off the photo's is an error.
+    the whole photo: an aspect ratio more than ``aspect_tolerance`` off the photo's is an error, and
+    so are two teacher images for one photo (``cat.png`` and ``cat.jpg``).
     """
-    by_stem = {p.relative_to(teachers).with_suffix(""): p for p in find_images(teachers)}
+    by_stem: dict[Path, Path] = {}
+    for image in find_images(teachers):
+        key = image.relative_to(teachers).with_suffix("")
+        if key in by_stem:
+            raise PainterlyError(f"{teachers}: two teacher images for the photo {key}: {by_stem[key].name} and "
+                                 f"{image.name}; keep one")
+        by_stem[key] = image
     paired, targets, unpaired = [], [], []
     base = Path(root) if Path(root).is_dir() else Path(root).parent
     for photo in photos:
