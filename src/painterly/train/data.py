@@ -227,19 +227,25 @@ class FolderBatches:
         epoch, position = divmod(sample, len(self))
         return int(self._permutation(epoch)[position])
 
-    def _image_for(self, sample: int) -> Image.Image:
-        """The photo of ``sample``, or the next readable one in the epoch order."""
+    unreadable = "none of the training images can be read"
+
+    def _load(self, index: int):
+        """What a sample of photo ``index`` is cut from (its image), or None if a file cannot be read."""
+        return self.cache.get(index)
+
+    def _first_readable(self, sample: int):
+        """:meth:`_load` of the photo of ``sample``, or of the next readable one in the epoch order."""
         for offset in range(len(self)):
-            image = self.cache.get(self.photo_index(sample + offset))
-            if image is not None:
-                return image
-        raise PainterlyError("none of the training images can be read")
+            item = self._load(self.photo_index(sample + offset))
+            if item is not None:
+                return item
+        raise PainterlyError(self.unreadable)
 
     def make_batch(self, step: int, part: slice = slice(None)) -> dict[str, torch.Tensor]:
         crops = []
         for i in range(self.batch_size)[part]:
             rng = np.random.default_rng([self.seed, step, i])
-            image = self._image_for(step * self.batch_size + i)
+            image = self._first_readable(step * self.batch_size + i)
             crops.append(random_resized_crop(image, self.crop, rng, self.min_fraction))
         return {"content": torch.stack(crops)}
 
@@ -281,20 +287,18 @@ class PairedFolderBatches(FolderBatches):
                          min_fraction=min_fraction, prefetch=prefetch)
         self.targets = PhotoCache([Path(p) for p in targets], min_side=1 << 30, capacity=cache_size)
 
-    def _pair_for(self, sample: int) -> tuple[Image.Image, Image.Image]:
-        """The (photo, teacher) of ``sample``, or the next readable pair in the epoch order."""
-        for offset in range(len(self)):
-            index = self.photo_index(sample + offset)
-            photo, target = self.cache.get(index), self.targets.get(index)
-            if photo is not None and target is not None:
-                return photo, target
-        raise PainterlyError("none of the training photos and teacher images can be read")
+    unreadable = "none of the training photos and teacher images can be read"
+
+    def _load(self, index: int) -> tuple[Image.Image, Image.Image] | None:
+        """(photo, teacher) of photo ``index``, or None if either cannot be read."""
+        photo, target = self.cache.get(index), self.targets.get(index)
+        return None if photo is None or target is None else (photo, target)
 
     def make_batch(self, step: int, part: slice = slice(None)) -> dict[str, torch.Tensor]:
         photos, targets = [], []
         for i in range(self.batch_size)[part]:
             rng = np.random.default_rng([self.seed, step, i])
-            photo, target = self._pair_for(step * self.batch_size + i)
+            photo, target = self._first_readable(step * self.batch_size + i)
             photo = photo.resize(target.size, Image.BILINEAR, reducing_gap=2.0) if photo.size != target.size else photo
             box = random_crop_box(target.width, target.height, rng, self.min_fraction)
             flip = bool(rng.random() < 0.5)
