@@ -8,6 +8,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from ..io.formats import IMAGE_SUFFIXES
 from ..methods.stylize import METHODS, StylizeConfig
 from ..tiling import STATS_MODES
 from .common import (add_detail_arguments, add_device_argument, add_precision_argument, add_prefer_argument,
@@ -15,7 +16,6 @@ from .common import (add_detail_arguments, add_device_argument, add_precision_ar
 
 DEFAULTS = StylizeConfig()
 OPTIMIZE_RENDER_SIZE = 256   # default longer side for vae: styles rendered by optimisation
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
 
 def add_parser(subparsers) -> None:

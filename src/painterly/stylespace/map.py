@@ -33,11 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import PainterlyError
+from ..io.formats import IMAGE_SUFFIXES
 from ..io.image import atomic_write_bytes
 from .space import StyleSpace
 
 MAP_METHODS = ("pca", "tsne", "umap")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 USER_THUMBNAIL = 96          # px, longer side of a user image's thumbnail
 FLAT_THUMBNAIL = 16          # px, the flat-colour stand-in (scaled up by the page)
 DISPLAY_SIZE = 44            # px, an item's side on the page at zoom 1

@@ -35,6 +35,7 @@ from PIL import Image
 
 from ..errors import PainterlyError
 from ..features import VGG19Features
+from ..io.formats import IMAGE_SUFFIXES
 from ..io.image import open_image
 from ..losses import calc_mean_std, content_loss, mean_std_style_loss
 from ..nets.adain import ENCODER_LAYER, AdainDecoder, AdainDecoderConfig
@@ -43,7 +44,6 @@ from ..stylespace.vectors import random_windows, vectors_to_stats, window_vector
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 # Public-domain paintings kept out of training by default (unseen styles for validation and docs).
 DEFAULT_HOLDOUT_STYLES = (

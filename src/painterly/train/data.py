@@ -33,11 +33,12 @@ import torch
 from PIL import Image
 
 from ..errors import ImageError, PainterlyError
+from ..io.formats import IMAGE_SUFFIXES
 from ..io.image import image_size, open_image, pil_to_tensor
 
 logger = logging.getLogger(__name__)
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
+IMAGE_EXTENSIONS = (*IMAGE_SUFFIXES, ".gif")   # a GIF trains on its first frame
 
 
 def find_images(folder: str | os.PathLike) -> list[Path]:
