@@ -59,12 +59,13 @@ def main() -> None:
     parser.add_argument("--teacher-photos", default="", help="which photos had a teacher")
     parser.add_argument("--teacher-seconds", default="", help="how long the teachers took")
     parser.add_argument("--onnx", action="store_true", help="also export the ONNX twin (fast networks)")
+    parser.add_argument("--models-dir", type=Path, default=MODELS, help=argparse.SUPPRESS)   # tests
     args = parser.parse_args()
 
     model = load_model_file(args.model)
     teachers = (teacher_record(args.teachers, args.teacher_command, args.teacher_photos, args.teacher_seconds)
                 if args.teachers else None)
-    dest = MODELS / f"{args.name}.safetensors"
+    dest = args.models_dir / f"{args.name}.safetensors"
     save_model_file(dest, model.kind, model.state, shipped_meta(model.meta, args.note, teachers))
     print(f"wrote {dest} and {dest.with_suffix('.json').name}")
     if args.onnx:

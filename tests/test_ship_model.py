@@ -1,0 +1,55 @@
+"""scripts/ship_model.py: a trained model copied as a built-in one, with the note and the teacher record."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from PIL import Image
+from safetensors import safe_open
+
+from painterly.io.model_file import load_model_file, save_model_file
+from painterly.nets.transformer import TransformerConfig, TransformerNet
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ship_model.py"
+
+
+def test_ships_fp16_weights_with_note_and_teacher_record(tmp_path):
+    torch.manual_seed(0)
+    config = TransformerConfig(width=4, depth=1)
+    net = TransformerNet(config)
+    trained = save_model_file(tmp_path / "run" / "mosaic.safetensors", "fast", net.state_dict(),
+                              {"architecture": config.to_dict(), "styles": [{"name": "roman_mosaic"}],
+                               "training": {"steps": 7, "task": {"teacher": str(tmp_path / "teachers"), "crop": 32}}},
+                              dtype=None)
+    teachers = tmp_path / "teachers"
+    teachers.mkdir()
+    for name in ("a.png", "b.jpg"):
+        Image.new("RGB", (16, 16), (200, 100, 50)).save(teachers / name)
+    (teachers / "notes.txt").write_text("not an image")
+    models = tmp_path / "models"
+
+    done = subprocess.run([sys.executable, str(SCRIPT), str(trained), "roman_mosaic_fast", "--models-dir", str(models),
+                           "--note", "distilled", "--teachers", str(teachers), "--teacher-command", "painterly optimize X",
+                           "--teacher-photos", "two photos", "--teacher-seconds", "1 s each"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+    shipped = load_model_file(models / "roman_mosaic_fast.safetensors", "fast")
+    with safe_open(str(shipped.path), framework="pt") as handle:
+        assert {handle.get_tensor(k).dtype for k in handle.keys() if handle.get_tensor(k).is_floating_point()} \
+            == {torch.float16}
+        header = json.loads(handle.metadata()["painterly"])
+    for key, value in net.state_dict().items():
+        assert torch.allclose(shipped.state[key], value.half().float())
+    training = shipped.meta["training"]
+    assert header["training"] == training                      # the header copy matches the sidecar
+    assert training["steps"] == 7 and training["task"]["crop"] == 32
+    assert training["note"] == "distilled"
+    assert training["task"]["teacher"] == "teachers/ (2 painterly optimize results, see teacher_images)"
+    assert training["teacher_images"] == {"command": "painterly optimize X", "count": 2, "photos": "two photos",
+                                          "seconds": "1 s each"}
+    assert shipped.style_names == ["roman_mosaic"]
