@@ -17,10 +17,9 @@ says what the teachers were. ``--onnx`` also writes the ONNX twin (``painterly e
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 from pathlib import Path
 
+from painterly.cli import main as painterly
 from painterly.io.model_file import load_model_file, save_model_file
 from painterly.train.data import find_images
 
@@ -68,9 +67,8 @@ def main() -> None:
     dest = args.models_dir / f"{args.name}.safetensors"
     save_model_file(dest, model.kind, model.state, shipped_meta(model.meta, args.note, teachers))
     print(f"wrote {dest} and {dest.with_suffix('.json').name}")
-    if args.onnx:
-        subprocess.run([sys.executable, "-m", "painterly", "export", str(dest), "-o", str(dest.with_suffix(".onnx"))],
-                       check=True)
+    if args.onnx and painterly(["export", str(dest), "-o", str(dest.with_suffix(".onnx"))]) != 0:
+        raise SystemExit("the ONNX export failed")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""scripts/ship_model.py: a trained model copied as a built-in one, with the note and the teacher record."""
+"""scripts/ship_model.py: a trained model copied as a built-in one, with the note, the teacher record and
+the ONNX twin."""
 
 from __future__ import annotations
 
@@ -34,14 +35,14 @@ def test_ships_fp16_weights_with_note_and_teacher_record(tmp_path):
 
     done = subprocess.run([sys.executable, str(SCRIPT), str(trained), "roman_mosaic_fast", "--models-dir", str(models),
                            "--note", "distilled", "--teachers", str(teachers), "--teacher-command", "painterly optimize X",
-                           "--teacher-photos", "two photos", "--teacher-seconds", "1 s each"],
+                           "--teacher-photos", "two photos", "--teacher-seconds", "1 s each", "--onnx"],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
 
     shipped = load_model_file(models / "roman_mosaic_fast.safetensors", "fast")
     with safe_open(str(shipped.path), framework="pt") as handle:
-        assert {handle.get_tensor(k).dtype for k in handle.keys() if handle.get_tensor(k).is_floating_point()} \
-            == {torch.float16}
+        tensors = [handle.get_tensor(k) for k in handle.keys()]
+        assert {t.dtype for t in tensors if t.is_floating_point()} == {torch.float16}
         header = json.loads(handle.metadata()["painterly"])
     for key, value in net.state_dict().items():
         assert torch.allclose(shipped.state[key], value.half().float())
@@ -53,3 +54,4 @@ def test_ships_fp16_weights_with_note_and_teacher_record(tmp_path):
     assert training["teacher_images"] == {"command": "painterly optimize X", "count": 2, "photos": "two photos",
                                           "seconds": "1 s each"}
     assert shipped.style_names == ["roman_mosaic"]
+    assert (models / "roman_mosaic_fast.onnx").stat().st_size > 0   # the ONNX twin, checked by painterly export
