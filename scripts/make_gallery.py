@@ -11,7 +11,8 @@ multi-style network, AdaIN from its stored statistics; the first is what `painte
 --style NAME` picks; a style with a full and a CPU-speed network gets a row for each), else with optimisation from the stored statistics (painterly's defaults: two
 scales, preconditioned L-BFGS, balanced β; `--iterations` steps). Writes docs/gallery/NAME.jpg (one
 row per method, the three results side by side) and docs/gallery.md (name, title, methods,
-seconds per photo on this machine), with docs/gallery.json keeping the figures so `--only` can
+seconds per photo on this machine, after one untimed call per row; `--workers 1` for steady figures
+when re-rendering a few styles), with docs/gallery.json keeping the figures so `--only` can
 re-render some styles.
 """
 
@@ -78,6 +79,9 @@ def render(task: tuple[str, str, int, int]) -> dict:
 
     torch.set_num_threads(1)
     name, method, size, iterations = task
+    if method != "optimize":     # one untimed call: a worker's first pays one-time imports and kernel set-up
+        stylize(photo(PHOTOS[0], size), style=name, method="fast" if method == SPEED_ROW else method, size=size,
+                **({"prefer": "speed"} if method == SPEED_ROW else {}))
     panels, seconds = [], []
     for photo_name in PHOTOS:
         start = time.perf_counter()

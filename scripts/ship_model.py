@@ -30,6 +30,15 @@ def teacher_record(folder: Path, command: str, photos: str, seconds: str) -> dic
     return {"command": command, "count": len(find_images(folder)), "photos": photos, "seconds": seconds}
 
 
+def teacher_kind(command: str) -> str:
+    """What the teacher images are, in a few words, from the command that made them:
+    ``painterly optimize PHOTO ...`` gives "painterly optimize results"; anything else "teacher images"."""
+    words = command.split()
+    if len(words) >= 2 and words[0] == "painterly":
+        return f"painterly {words[1]} results"
+    return "teacher images"
+
+
 def shipped_meta(meta: dict, note: str, teachers: dict | None) -> dict:
     """The sidecar of the shipped copy: ``meta`` without the file-format keys, plus the note and the
     teacher record (the task's teacher folder replaced by a description)."""
@@ -40,7 +49,7 @@ def shipped_meta(meta: dict, note: str, teachers: dict | None) -> dict:
     if teachers is not None:
         task = dict(training.get("task", {}))
         folder = Path(str(task.get("teacher") or "teachers")).name
-        task["teacher"] = f"{folder}/ ({teachers['count']} painterly optimize results, see teacher_images)"
+        task["teacher"] = f"{folder}/ ({teachers['count']} {teacher_kind(teachers['command'])}, see teacher_images)"
         training["task"] = task
         training["teacher_images"] = teachers
     meta["training"] = training

@@ -55,3 +55,20 @@ def test_ships_fp16_weights_with_note_and_teacher_record(tmp_path):
                                           "seconds": "1 s each"}
     assert shipped.style_names == ["roman_mosaic"]
     assert (models / "roman_mosaic_fast.onnx").stat().st_size > 0   # the ONNX twin, checked by painterly export
+
+
+def test_teacher_wording_follows_the_command():
+    from importlib.util import module_from_spec, spec_from_file_location
+    spec = spec_from_file_location("ship_model", SCRIPT)
+    ship_model = module_from_spec(spec)
+    spec.loader.exec_module(ship_model)
+    meta = {"format": "painterly", "training": {"task": {"teacher": "/tmp/x/teachers", "crop": 8}}}
+
+    def teacher(command):
+        record = {"command": command, "count": 3, "photos": "", "seconds": ""}
+        return ship_model.shipped_meta(meta, "", record)["training"]["task"]["teacher"]
+
+    assert teacher("painterly optimize PHOTO --style udnie") == "teachers/ (3 painterly optimize results, see teacher_images)"
+    assert teacher("python make_teachers.py --gpu") == "teachers/ (3 teacher images, see teacher_images)"
+    assert teacher("") == "teachers/ (3 teacher images, see teacher_images)"
+    assert meta["training"]["task"]["teacher"] == "/tmp/x/teachers"      # the trained model's meta is not changed
