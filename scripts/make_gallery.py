@@ -79,19 +79,20 @@ def render(task: tuple[str, str, int, int]) -> dict:
 
     torch.set_num_threads(1)
     name, method, size, iterations = task
+
+    def run(image):
+        if method == "optimize":
+            return optimize(image, style=name, size=size, iterations=iterations, seed=0)   # the defaults
+        if method == SPEED_ROW:
+            return stylize(image, style=name, method="fast", size=size, prefer="speed")
+        return stylize(image, style=name, method=method, size=size)
+
     if method != "optimize":     # one untimed call: a worker's first pays one-time imports and kernel set-up
-        stylize(photo(PHOTOS[0], size), style=name, method="fast" if method == SPEED_ROW else method, size=size,
-                **({"prefer": "speed"} if method == SPEED_ROW else {}))
+        run(photo(PHOTOS[0], size))
     panels, seconds = [], []
     for photo_name in PHOTOS:
         start = time.perf_counter()
-        image = photo(photo_name, size)
-        if method == "optimize":
-            out = optimize(image, style=name, size=size, iterations=iterations, seed=0)   # the defaults
-        elif method == SPEED_ROW:
-            out = stylize(image, style=name, method="fast", size=size, prefer="speed")
-        else:
-            out = stylize(image, style=name, method=method, size=size)
+        out = run(photo(photo_name, size))
         seconds.append(time.perf_counter() - start)
         panels.append(out.resize((round(out.width * size / out.height), size), Image.LANCZOS))
     row = Image.new("RGB", (sum(p.width for p in panels) + 4 * (len(panels) - 1), size), "white")
